@@ -1,0 +1,59 @@
+# The two commands of the README: `make run` and `make test`. Everything else is for developers.
+SHELL := /bin/bash
+PYTHON ?= python3
+BIN := .build/debug/argo-artifact-plugin
+RUN_DIR := $(CURDIR)/run
+
+.PHONY: all build build-release run test test-swift test-integration proto bench bench-rpc fixtures clean deps deps-test
+
+all: build
+
+deps:
+	@scripts/install-deps.sh build
+
+deps-test:
+	@scripts/install-deps.sh test
+
+build: deps
+	swift build --product argo-artifact-plugin
+
+build-release: deps
+	swift build -c release --product argo-artifact-plugin
+
+## make run: the plugin on ./run/plugin.sock with the file store under ./run/data
+run: build
+	@mkdir -p $(RUN_DIR)/data
+	@scripts/print-run-commands.sh $(RUN_DIR)
+	@exec $(BIN) $(RUN_DIR)/plugin.sock
+
+## make test: Swift unit tests and fixture replays, then the integration suite against the binary
+test: deps-test build
+	swift build --build-tests
+	swift test --skip-build
+	$(PYTHON) -m pytest -q Tests/integration
+
+test-swift: build
+	swift build --build-tests
+	swift test --skip-build
+
+test-integration: build
+	$(PYTHON) -m pytest -q Tests/integration
+
+## make proto: regenerate Sources/ArtifactProto from proto/artifact.proto (output is committed)
+proto:
+	swift build -c release --product protoc-gen-swift --scratch-path .build-protoc
+	protoc --plugin=protoc-gen-swift=.build-protoc/release/protoc-gen-swift \
+	  --swift_out=Sources/ArtifactProto --swift_opt=Visibility=Public -I proto proto/artifact.proto
+
+## make fixtures: re-record Tests/Fixtures from a real grpcio client session
+fixtures: build
+	$(PYTHON) scripts/record-fixtures.py
+
+bench: deps-test build-release
+	$(PYTHON) scripts/bench.py all
+
+bench-rpc: deps-test build-release
+	$(PYTHON) scripts/bench.py rpc
+
+clean:
+	rm -rf .build run Tests/integration/gen

@@ -1,0 +1,192 @@
+import Foundation
+import PluginRPC
+
+/// Argo's artifact semantics over any store: a key is either a file (one object) or a directory
+/// (objects under `key/`); Save and Load carry whole trees; Delete removes both forms and is
+/// idempotent; `a/b` never touches `a/bc`.
+public struct ArtifactDriver: Sendable {
+    public let store: ArtifactStore
+    public let configuration: PluginConfiguration
+    /// OpenStream message size: well under grpc-go's 4 MiB receive limit.
+    public static let streamChunkSize = 1 << 20
+
+    public init(store: ArtifactStore, configuration: PluginConfiguration) {
+        self.store = store
+        self.configuration = configuration
+    }
+
+    public struct Transferred: Sendable {
+        public var objects = 0
+        public var bytes: Int64 = 0
+    }
+
+    // MARK: Save
+
+    public func save(from path: String, to key: String) async throws -> Transferred {
+        guard let (kind, st) = try FileSystem.kindFollowing(path) else {
+            throw ArtifactError.badSource(path, "no such file or directory")
+        }
+        switch kind {
+        case .file:
+            try await store.upload(file: path, to: key)
+            return Transferred(objects: 1, bytes: Int64(st.st_size))
+        case .directory:
+            let scan = try await BlockingIO.run { try LocalTree.scan(path) }
+            for s in scan.skipped { Log.service.warning("save \(key): skipped \(s)") }
+            if let f = scan.files.first(where: { !$0.relativeKey.hasSuffix("/") && (try? FileSystem.kindFollowing($0.path!)) == nil }) {
+                throw ArtifactError.badSource(f.path!, "vanished while saving")
+            }
+            try await store.uploadDirectory(scan.files, to: key)
+            return Transferred(objects: scan.files.count, bytes: scan.totalBytes)
+        case .symlink, .other:
+            throw ArtifactError.badSource(path, "not a regular file or directory")
+        }
+    }
+
+    public func saveStream(_ chunks: ByteChunkSource, to key: String) async throws -> Transferred {
+        let n = try await store.upload(stream: chunks, to: key)
+        return Transferred(objects: 1, bytes: n)
+    }
+
+    // MARK: Load
+
+    public func load(_ key: String, to path: String) async throws -> Transferred {
+        if let object = try await store.head(key) {
+            try await store.download(object, to: path)
+            return Transferred(objects: 1, bytes: object.size)
+        }
+        let prefix = ArtifactKeys.directoryPrefix(key)
+        let objects = try await store.list(prefix: prefix)
+        guard !objects.isEmpty else { throw ArtifactError.notFound(notFoundText(key)) }
+        // Every stored key must stay inside `path` once made relative: a crafted key such as
+        // `key/../../etc/x` fails the Load instead of writing outside.
+        for o in objects {
+            let rel = String(o.key.dropFirst(prefix.count))
+            do {
+                try ArtifactKeys.checkRelative(rel, allowTrailingSlash: true)
+            } catch {
+                throw ArtifactError.conflict("refusing to load \(store.locate(o.key)): \(error); it would not stay inside \(path)")
+            }
+        }
+        return try await loadTree(objects, prefix: prefix, to: path)
+    }
+
+    /// Downloads into a staging directory beside `path`, then moves it into place in one rename,
+    /// so a failed Load leaves nothing half-written at `path`.
+    private func loadTree(_ objects: [ObjectInfo], prefix: String, to path: String) async throws -> Transferred {
+        let parent = FileSystem.parent(path)
+        let name = String(path[path.index(after: path.lastIndex(of: "/") ?? path.startIndex)...])
+        try FileSystem.makeDirectories(parent)
+        let staging = parent + "/" + FileSystem.uniqueName(prefix: ".\(name.prefix(64)).argo-partial-")
+        var done = Transferred()
+        do {
+            try FileSystem.makeDirectories(staging)
+            for o in objects where o.isMarker {
+                try FileSystem.makeDirectories(staging + "/" + String(o.key.dropFirst(prefix.count).dropLast()))
+            }
+            let files = objects.filter { !$0.isMarker }
+            try await forEachConcurrently(files, limit: configuration.load.concurrency) { o in
+                try await store.download(o, to: staging + "/" + String(o.key.dropFirst(prefix.count)))
+            }
+            done.objects = files.count
+            done.bytes = files.reduce(0) { $0 + $1.size }
+            try await BlockingIO.run {
+                if let (kind, _) = try FileSystem.kind(path) {
+                    guard kind == .directory else {
+                        throw ArtifactError.conflict("cannot load a directory artifact into \(path): a file is there")
+                    }
+                    if !FileSystem.removeEmptyDirectory(path) {
+                        try mergeTree(from: staging, into: path)
+                        try FileSystem.removeTree(staging)
+                        return
+                    }
+                }
+                try FileSystem.rename(staging, path)
+            }
+        } catch {
+            try? FileSystem.removeTree(staging)
+            throw error
+        }
+        return done
+    }
+
+    private func mergeTree(from: String, into: String) throws {
+        for raw in try FileSystem.entries(from) {
+            let n = String(decoding: raw, as: UTF8.self)
+            let src = from + "/" + n, dst = into + "/" + n
+            if let (k, _) = try FileSystem.kind(src), k == .directory, let (dk, _) = try FileSystem.kind(dst), dk == .directory {
+                try mergeTree(from: src, into: dst)
+            } else {
+                try FileSystem.rename(src, dst)
+            }
+        }
+    }
+
+    // MARK: browsing
+
+    /// Full keys of every object under `key/` (markers excluded). A file key lists nothing; a key
+    /// that is neither is not found (Argo's S3 driver does the same).
+    public func listObjects(_ key: String) async throws -> [String] {
+        let objects = try await store.list(prefix: ArtifactKeys.directoryPrefix(key))
+        let keys = objects.filter { !$0.isMarker }.map(\.key)
+        if keys.isEmpty && objects.isEmpty, !key.isEmpty, try await store.head(key) == nil {
+            throw ArtifactError.notFound(notFoundText(key))
+        }
+        return keys
+    }
+
+    public func isDirectory(_ key: String) async throws -> Bool {
+        try await store.hasObjects(prefix: ArtifactKeys.directoryPrefix(key))
+    }
+
+    // MARK: OpenStream
+
+    /// A file streams as itself, a directory as a tar archive of its objects.
+    public func openStream(_ key: String, into sink: ArtifactByteSink) async throws -> Transferred {
+        if let object = try await store.head(key) {
+            try await store.read(object, chunkSize: Self.streamChunkSize, into: sink)
+            return Transferred(objects: 1, bytes: object.size)
+        }
+        let prefix = ArtifactKeys.directoryPrefix(key)
+        let objects = try await store.list(prefix: prefix)
+        guard !objects.isEmpty else { throw ArtifactError.notFound(notFoundText(key)) }
+        let tar = TarStream(sink: sink, chunkSize: Self.streamChunkSize)
+        var done = Transferred()
+        for o in objects {
+            try Task.checkCancellation()
+            let rel = String(o.key.dropFirst(prefix.count))
+            if rel.isEmpty { continue }
+            if o.isMarker {
+                try await tar.addDirectory(rel, mtime: o.lastModified)
+            } else {
+                try await tar.addFile(rel, size: o.size, mtime: o.lastModified) { inner in
+                    try await store.read(o, chunkSize: Self.streamChunkSize, into: inner)
+                }
+                done.objects += 1
+                done.bytes += o.size
+            }
+        }
+        try await tar.finish()
+        return done
+    }
+
+    // MARK: Delete
+
+    /// Removes the object at `key` and every object under `key/`, and aborts unfinished uploads
+    /// there. Nothing there is success: Argo's GC retries, and a retry must not fail.
+    public func delete(_ key: String) async throws -> Int {
+        guard !key.isEmpty else {
+            throw ArtifactError.invalidKey(key, "refusing to delete with an empty key (that would be the whole store)")
+        }
+        var keys = try await store.list(prefix: ArtifactKeys.directoryPrefix(key)).map(\.key)
+        if try await store.head(key) != nil { keys.append(key) }
+        if !keys.isEmpty { try await store.delete(keys) }
+        let aborted = try await store.abortUploads(prefix: key)
+        if aborted > 0 { Log.service.info("delete \(key): aborted \(aborted) unfinished upload(s)") }
+        return keys.count
+    }
+
+    func notFoundText(_ key: String) -> String {
+        "\(store.locate(key)) (no object at this key and none under \(key)/)"
+    }
+}

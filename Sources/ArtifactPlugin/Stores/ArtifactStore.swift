@@ -1,0 +1,68 @@
+import Foundation
+import PluginRPC
+
+/// One stored object as listings and HEAD report it.
+public struct ObjectInfo: Sendable, Equatable {
+    public var key: String
+    public var size: Int64
+    /// Seconds since 1970.
+    public var lastModified: Int64
+    public var etag: String?
+
+    public init(key: String, size: Int64, lastModified: Int64, etag: String? = nil) {
+        self.key = key
+        self.size = size
+        self.lastModified = lastModified
+        self.etag = etag
+    }
+
+    /// An empty-directory marker (`dir/`), kept so empty directories survive a round trip.
+    public var isMarker: Bool { key.hasSuffix("/") }
+}
+
+/// A local regular file to store under a directory artifact.
+public struct LocalFile: Sendable {
+    /// Path relative to the artifact's key (`sub/file.txt`), or `sub/empty/` for a marker.
+    public var relativeKey: String
+    /// Where to read it (nil for a marker).
+    public var path: String?
+    public var size: Int64
+}
+
+/// Chunks of a SaveStream upload, in order; nil at the end.
+public protocol ByteChunkSource: Sendable {
+    func next() async throws -> Data?
+}
+
+/// What every store (file, S3, OSS) offers the service. Keys reaching a store are already
+/// validated by `ArtifactKeys`; a store checks only what is particular to it.
+public protocol ArtifactStore: Sendable {
+    /// `file:///data`, `s3://bucket`, for messages.
+    var displayName: String { get }
+    /// `s3://bucket/key`, for messages.
+    func locate(_ key: String) -> String
+
+    /// The object at exactly `key`; nil when there is none.
+    func head(_ key: String) async throws -> ObjectInfo?
+    /// Every object whose key starts with `prefix`, markers included, in key order.
+    func list(prefix: String) async throws -> [ObjectInfo]
+    /// Whether any object's key starts with `prefix`.
+    func hasObjects(prefix: String) async throws -> Bool
+
+    /// Stores a local file at `key`; the object appears only when complete.
+    func upload(file path: String, to key: String) async throws
+    /// Stores many files under `key/`; on failure no new object is left behind.
+    func uploadDirectory(_ files: [LocalFile], to key: String) async throws
+    /// Stores streamed bytes of unknown length at `key`; the object appears only when complete.
+    func upload(stream: ByteChunkSource, to key: String) async throws -> Int64
+
+    /// Writes the object to the local file `path` (atomically: temp file, then rename).
+    func download(_ object: ObjectInfo, to path: String) async throws
+    /// Sends the object's bytes in chunks of at most `chunkSize`, failing if it changed meanwhile.
+    func read(_ object: ObjectInfo, chunkSize: Int, into sink: ArtifactByteSink) async throws
+
+    /// Deletes these objects; absent ones count as deleted.
+    func delete(_ keys: [String]) async throws
+    /// Aborts unfinished multipart uploads under `prefix`; returns how many.
+    func abortUploads(prefix: String) async throws -> Int
+}

@@ -1,0 +1,42 @@
+#ifndef ARGO_PLUGIN_CSYSTEM_SHIM_H
+#define ARGO_PLUGIN_CSYSTEM_SHIM_H
+/* Typed forms of POSIX/Linux calls Swift cannot import directly: variadic ones (fcntl,
+   syscall) and GNU extensions hidden without _GNU_SOURCE (copy_file_range, syncfs). */
+#include <sys/types.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <fcntl.h>
+#include <unistd.h>
+#include <errno.h>
+#include <stdint.h>
+#include <string.h>
+
+static inline int argo_set_nonblocking(int fd) {
+    int flags = fcntl(fd, F_GETFL, 0);
+    if (flags < 0) return -1;
+    return fcntl(fd, F_SETFL, flags | O_NONBLOCK);
+}
+static inline int argo_set_cloexec(int fd) {
+    int flags = fcntl(fd, F_GETFD, 0);
+    if (flags < 0) return -1;
+    return fcntl(fd, F_SETFD, flags | FD_CLOEXEC);
+}
+static inline int argo_accept_nonblocking(int fd) {
+    int c = accept(fd, NULL, NULL);
+    if (c < 0) return c;
+    if (argo_set_nonblocking(c) < 0 || argo_set_cloexec(c) < 0) { close(c); return -1; }
+    return c;
+}
+/* open with a mode: open(2) is variadic. */
+static inline int argo_open(const char *path, int flags, mode_t mode) { return open(path, flags | O_CLOEXEC, mode); }
+static inline int argo_openat(int dirfd, const char *path, int flags, mode_t mode) { return openat(dirfd, path, flags | O_CLOEXEC, mode); }
+
+static inline ssize_t argo_copy_file_range(int in_fd, int64_t *off_in, int out_fd, int64_t *off_out, size_t len) {
+    return (ssize_t)syscall(SYS_copy_file_range, in_fd, off_in, out_fd, off_out, len, 0u);
+}
+static inline int argo_syncfs(int fd) { return (int)syscall(SYS_syncfs, fd); }
+#endif

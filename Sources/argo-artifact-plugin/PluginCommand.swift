@@ -1,0 +1,104 @@
+import ArgumentParser
+import ArtifactPlugin
+import Dispatch
+import Foundation
+import Logging
+import PluginHTTP2
+import PluginRPC
+
+@main
+struct PluginCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "argo-artifact-plugin",
+        abstract: "Argo Workflows artifact driver plugin: OSS, S3-compatible stores and local directories.",
+        discussion: """
+        Argo starts it as a sidecar with one argument, the Unix socket to serve gRPC on:
+          argo-artifact-plugin /tmp/artifact-plugins/<name>/socket
+        The same RPCs answer as JSON under /api/v1/artifacts/ on that socket (HTTP/2).
+        """,
+        version: PluginVersion.current,
+        subcommands: [Serve.self, Version.self],
+        defaultSubcommand: Serve.self
+    )
+}
+
+struct Version: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Print the version.")
+    func run() {
+        print("argo-artifact-plugin \(PluginVersion.current)")
+    }
+}
+
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Serve the artifact service on a Unix socket (the default).")
+
+    @Argument(help: "Unix socket path, e.g. /tmp/artifact-plugins/my-plugin/socket")
+    var socket: String
+
+    @Option(help: "Seconds in-flight calls get to finish after SIGTERM before they are cancelled.")
+    var gracePeriod: Int = Int(ProcessInfo.processInfo.environment["ARGO_PLUGIN_GRACE_PERIOD"] ?? "") ?? 25
+
+    @Option(help: "Largest request message accepted, e.g. 4Mi (grpc-go's default).")
+    var maxReceiveMessageSize: String = ProcessInfo.processInfo.environment["ARGO_PLUGIN_MAX_RECEIVE_MESSAGE_SIZE"] ?? "4Mi"
+
+    @Option(help: "trace, debug, info, notice, warning, error or critical.")
+    var logLevel: String = ProcessInfo.processInfo.environment["ARGO_PLUGIN_LOG_LEVEL"] ?? "info"
+
+    func validate() throws {
+        guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level '\(logLevel)'") }
+        guard let n = Quantities.parseSize(maxReceiveMessageSize), n > 0, n <= Int64(Int32.max) else {
+            throw ValidationError("--max-receive-message-size must be a size such as 4Mi, got '\(maxReceiveMessageSize)'")
+        }
+        guard gracePeriod >= 0 else { throw ValidationError("--grace-period must be ≥ 0") }
+    }
+
+    func run() async throws {
+        let level = Logger.Level(rawValue: logLevel)!
+        LoggingSystem.bootstrap { LineLogHandler(label: $0, level: level) }
+        let logger = Logger(label: "argo-artifact-plugin")
+        signal(SIGPIPE, SIG_IGN)
+
+        let rpc = ArtifactRPCServer(service: PluginService(),
+                                    maxReceiveMessageSize: Int(Quantities.parseSize(maxReceiveMessageSize)!),
+                                    logger: logger)
+        let server = try HTTP2Server(configuration: .init(socketPath: socket), handler: rpc, logger: logger)
+        do {
+            try server.start()
+        } catch {
+            logger.critical("cannot start: \(error)")
+            throw ExitCode(1)
+        }
+        logger.info("argo-artifact-plugin \(PluginVersion.current) serving gRPC and JSON on \(socket)")
+
+        let signalName = await waitForTermination()
+        logger.info("\(signalName): shutting down (grace period \(gracePeriod)s, \(server.inFlight) call(s) in flight)")
+        await server.shutdown(grace: .seconds(gracePeriod))
+        logger.info("stopped")
+    }
+
+    /// Suspends until SIGTERM or SIGINT arrives; returns its name.
+    private func waitForTermination() async -> String {
+        signal(SIGTERM, SIG_IGN)
+        signal(SIGINT, SIG_IGN)
+        let queue = DispatchQueue(label: "signals")
+        return await withCheckedContinuation { (c: CheckedContinuation<String, Never>) in
+            let once = Locked(false)
+            var sources: [DispatchSourceSignal] = []
+            for (sig, name) in [(SIGTERM, "SIGTERM"), (SIGINT, "SIGINT")] {
+                let s = DispatchSource.makeSignalSource(signal: sig, queue: queue)
+                s.setEventHandler {
+                    if once.withLock({ f in defer { f = true }; return !f }) { c.resume(returning: name) }
+                }
+                s.resume()
+                sources.append(s)
+            }
+            SignalSources.keep(sources)
+        }
+    }
+}
+
+/// Keeps the signal sources alive for the life of the process.
+enum SignalSources {
+    nonisolated(unsafe) static var retained: [DispatchSourceSignal] = []
+    static func keep(_ s: [DispatchSourceSignal]) { retained = s }
+}

@@ -1,0 +1,139 @@
+"""Shared helpers for the integration tests and scripts: generate grpcio stubs from the
+project's proto, start the real plugin binary on a Unix socket, build Argo-shaped requests."""
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+GEN = REPO / "Tests" / "integration" / "gen"
+
+
+def plugin_binary():
+    explicit = os.environ.get("PLUGIN_BIN")
+    if explicit:
+        return explicit
+    return str(REPO / ".build" / "debug" / "argo-artifact-plugin")
+
+
+def generate_stubs():
+    """artifact_pb2 / artifact_pb2_grpc from proto/artifact.proto, via grpcio-tools."""
+    GEN.mkdir(parents=True, exist_ok=True)
+    proto = REPO / "proto" / "artifact.proto"
+    target = GEN / "artifact_pb2_grpc.py"
+    if not target.exists() or target.stat().st_mtime < proto.stat().st_mtime:
+        from grpc_tools import protoc
+        rc = protoc.main(["protoc", f"-I{proto.parent}", f"--python_out={GEN}", f"--grpc_python_out={GEN}", str(proto)])
+        if rc != 0:
+            raise RuntimeError("grpc_tools.protoc failed")
+    if str(GEN) not in sys.path:
+        sys.path.insert(0, str(GEN))
+    import artifact_pb2, artifact_pb2_grpc  # noqa: E401
+    return artifact_pb2, artifact_pb2_grpc
+
+
+pb, pb_grpc = generate_stubs()
+
+
+def wait_for_socket(path, proc=None, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"plugin exited with {proc.returncode} before listening")
+        if os.path.exists(path):
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                s.connect(path)
+                return
+            except OSError:
+                pass
+            finally:
+                s.close()
+        time.sleep(0.01)
+    raise TimeoutError(f"no socket at {path} after {timeout}s")
+
+
+class Plugin:
+    """The real plugin binary, serving on a socket in its own temp directory."""
+
+    def __init__(self, workdir=None, args=(), env=None, socket_path=None):
+        self.dir = Path(workdir or tempfile.mkdtemp(prefix="argo-plugin-"))
+        self.socket = str(socket_path or self.dir / "plugin.sock")
+        self.log_path = self.dir / "plugin.log"
+        self.args = list(args)
+        self.env = dict(os.environ, **(env or {}))
+        self.proc = None
+        self._channels = []
+
+    def start(self):
+        self._log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen([plugin_binary(), *self.args, self.socket], stdout=self._log,
+                                     stderr=subprocess.STDOUT, env=self.env)
+        wait_for_socket(self.socket, self.proc)
+        return self
+
+    def channel(self, **options):
+        import grpc
+        opts = [("grpc.max_receive_message_length", 8 << 20)] + list(options.items())
+        ch = grpc.insecure_channel(f"unix://{self.socket}", options=opts)
+        self._channels.append(ch)
+        return ch
+
+    def stub(self, channel=None):
+        return pb_grpc.ArtifactServiceStub(channel or self.channel())
+
+    def log(self):
+        try:
+            return self.log_path.read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    def rss_kib(self):
+        with open(f"/proc/{self.proc.pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+        return 0
+
+    def stop(self, sig=signal.SIGTERM, timeout=30):
+        for ch in self._channels:
+            ch.close()
+        self._channels = []
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if getattr(self, "_log", None):
+            self._log.close()
+        return self.proc.returncode if self.proc else None
+
+    def kill(self):
+        self.proc.kill()
+        self.proc.wait()
+
+
+def file_config(root):
+    return f"provider: file\nroot: {root}\n"
+
+
+def artifact(key, config, name="art"):
+    return pb.Artifact(name=name, plugin=pb.PluginArtifact(name="test", configuration=config, key=key))
+
+
+def curl_json(sock, route, body, extra=()):
+    """POST a JSON body to the plugin's JSON gateway with curl over HTTP/2; returns (status, text)."""
+    import json
+    out = subprocess.run(["curl", "-sS", "--http2-prior-knowledge", "--unix-socket", sock, *extra,
+                          "-H", "content-type: application/json", "-o", "-", "-w", "\n%{http_code}",
+                          "--data-binary", "@-", f"http://localhost/api/v1/artifacts/{route}"],
+                         input=json.dumps(body) if not isinstance(body, (str, bytes)) else body,
+                         capture_output=True, text=True, timeout=60)
+    text, _, status = out.stdout.rpartition("\n")
+    return int(status or 0), text
