@@ -62,6 +62,7 @@ class Plugin:
 
     def __init__(self, workdir=None, args=(), env=None, socket_path=None):
         self.dir = Path(workdir or tempfile.mkdtemp(prefix="argo-plugin-"))
+        self.dir.mkdir(parents=True, exist_ok=True)
         self.socket = str(socket_path or self.dir / "plugin.sock")
         self.log_path = self.dir / "plugin.log"
         self.args = list(args)

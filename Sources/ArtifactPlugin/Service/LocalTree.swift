@@ -13,11 +13,11 @@ public enum LocalTree {
     public static func scan(_ root: String) throws -> Scan {
         let realRoot = try FileSystem.realPath(root)
         var scan = Scan()
-        try walk(root, relative: "", realRoot: realRoot, into: &scan)
+        try walk(root, relative: "", root: root, realRoot: realRoot, into: &scan)
         return scan
     }
 
-    private static func walk(_ dir: String, relative: String, realRoot: String, into scan: inout Scan) throws {
+    private static func walk(_ dir: String, relative: String, root: String, realRoot: String, into scan: inout Scan) throws {
         var any = false
         let names = try FileSystem.entries(dir).sorted { $0.lexicographicallyPrecedes($1) }
         for raw in names {
@@ -40,11 +40,16 @@ public enum LocalTree {
                 scan.totalBytes += Int64(st.st_size)
                 any = true
             case .directory:
-                try walk(path, relative: rel, realRoot: realRoot, into: &scan)
+                try walk(path, relative: rel, root: root, realRoot: realRoot, into: &scan)
                 any = true
             case .symlink:
                 let target = (try? FileSystem.readLink(path)) ?? "?"
                 guard let resolved = try? FileSystem.realPath(path) else {
+                    // Dangling now, but where would it lead? Outside is refused all the same.
+                    let lexical = lexicallyResolved(target, from: FileSystem.parent(path), root: root, realRoot: realRoot)
+                    guard lexical == realRoot || lexical.hasPrefix(realRoot + "/") else {
+                        throw ArtifactError.badSource(path, "symlink points outside the artifact directory (to \(target)); refusing to store it")
+                    }
                     scan.skipped.append("\(shownPath): dangling symlink to \(target)")
                     continue
                 }
@@ -63,8 +68,21 @@ public enum LocalTree {
                 scan.skipped.append("\(shownPath): not a regular file (socket, FIFO or device)")
             }
         }
-        if !any && !relative.isEmpty {
+        if !any && !relative.isEmpty && scan.skipped.allSatisfy({ !$0.hasPrefix(dir + "/") }) {
             scan.files.append(LocalFile(relativeKey: relative + "/", path: nil, size: 0))
         }
+    }
+
+    /// `target` of a link in `dir`, resolved by text alone (`..` and `.` folded), expressed
+    /// against the real root path.
+    static func lexicallyResolved(_ target: String, from dir: String, root: String, realRoot: String) -> String {
+        var base = target.hasPrefix("/") ? "" : dir
+        if base.hasPrefix(root) { base = realRoot + base.dropFirst(root.count) }
+        var parts: [Substring] = []
+        for p in (base + "/" + target).split(separator: "/") {
+            if p == "." || p.isEmpty { continue }
+            if p == ".." { _ = parts.popLast() } else { parts.append(p) }
+        }
+        return "/" + parts.joined(separator: "/")
     }
 }

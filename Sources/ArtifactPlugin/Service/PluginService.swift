@@ -111,24 +111,21 @@ public final class PluginService: ArtifactService {
         if let failure { throw RPCError(RPCError.from(failure.error).code, failure.text) }
     }
 
+    /// Failures end the call with a non-OK status carrying the text: a client still sending
+    /// (Argo's grpc-go SaveStream) sees only EOF on Send and reads the reason from the status.
     public func saveStream(_ requests: any RequestMessages<Artifact_SaveStreamArtifactRequest>, context: RPCContext) async throws -> Artifact_SaveArtifactResponse {
-        var r = Artifact_SaveArtifactResponse()
-        let first: Artifact_SaveStreamArtifactRequest
-        do {
-            guard let m = try await requests.next() else {
-                r.error = "SaveStream failed: the stream ended before its first message (the output artifact)"
-                return r
-            }
-            first = m
-        } catch {
-            throw error
+        guard let first = try await requests.next() else {
+            throw RPCError(.invalidArgument, "SaveStream failed: the stream ended before its first message (the output artifact)")
         }
+        var r = Artifact_SaveArtifactResponse()
+        var failure: Failure?
         await run("SaveStream", first.outputArtifact, context) { d, key in
             let chunks = SaveStreamChunks(first: first.chunk, rest: requests)
             let t = try await d.saveStream(chunks, to: key)
             r.success = true
             return "\(t.bytes) bytes"
-        } failed: { r.error = $0.text }
+        } failed: { failure = $0 }
+        if let failure { throw RPCError(RPCError.from(failure.error).code, failure.text) }
         return r
     }
 
