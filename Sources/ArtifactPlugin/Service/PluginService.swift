@@ -20,8 +20,10 @@ public final class PluginService: ArtifactService {
         switch c.provider {
         case .file:
             return FileStore(root: c.root!)
-        case .s3, .oss:
-            throw ArtifactError.unsupported("provider \(c.provider) is not available in this build yet")
+        case .s3:
+            return try S3StoreFactory.make(c)
+        case .oss:
+            throw ArtifactError.unsupported("provider oss is not available in this build yet")
         }
     }
 

@@ -13,3 +13,10 @@ public enum BlockingIO {
         }
     }
 }
+
+/// Hands a value the compiler cannot prove safe across threads to a closure that uses it
+/// exclusively (a part buffer owned by one task until released).
+public struct UncheckedSendable<T>: @unchecked Sendable {
+    public let value: T
+    public init(_ value: T) { self.value = value }
+}

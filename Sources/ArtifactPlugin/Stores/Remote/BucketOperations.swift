@@ -1,0 +1,260 @@
+import Foundation
+
+/// The object operations S3 and OSS share (their REST APIs differ in headers and signatures,
+/// which the dialect handles, not in these shapes).
+extension ObjectStoreClient {
+    var meta: String { dialect.headerPrefix }
+
+    // MARK: objects
+
+    public func headObject(_ key: String) async throws -> ObjectInfo? {
+        var op = StoreOperation("HeadObject", "HEAD", key: key)
+        op.accept = [404]
+        let r = try await send(op)
+        if r.status == 404 { return nil }
+        return ObjectInfo(key: key, size: Int64(r.header("Content-Length") ?? "") ?? 0,
+                          lastModified: r.header("Last-Modified").flatMap(HTTPDate.parseRFC1123) ?? 0,
+                          etag: r.header("ETag"))
+    }
+
+    /// PutObject with Content-MD5 (the store rejects altered bytes with BadDigest).
+    public func putObject(_ key: String, body: HTTPRequestBody, md5: [UInt8]?, extraHeaders: [(String, String)] = []) async throws -> HTTPResponse {
+        var op = StoreOperation("PutObject", "PUT", key: key)
+        op.body = body
+        op.headers = extraHeaders + [("Content-Length", String(body.length))]
+        if let md5 { op.headers.append(("Content-MD5", Data(md5).base64EncodedString())) }
+        return try await send(op)
+    }
+
+    public func deleteObject(_ key: String) async throws {
+        var op = StoreOperation("DeleteObject", "DELETE", key: key)
+        op.accept = [404]
+        _ = try await send(op)
+    }
+
+    /// GET of a byte range into a file at `fileOffset`; `ifMatch` guards against a new version.
+    public func getRange(_ key: String, offset: Int64, length: Int64, ifMatch: String?, into fd: FileDescriptor, fileOffset: Int64) async throws -> Int64 {
+        var op = StoreOperation("GetObject", "GET", key: key)
+        if length > 0 { op.headers.append(("Range", "bytes=\(offset)-\(offset + length - 1)")) }
+        if let ifMatch { op.headers.append(("If-Match", ifMatch)) }
+        op.responseBody = .file(fd, offset: fileOffset)
+        let r = try await send(op)
+        return r.bodyLength
+    }
+
+    /// Streamed GET from `offset` on.
+    public func getStream(_ key: String, offset: Int64 = 0, ifMatch: String?) async throws -> HTTPStreamingResponse {
+        var op = StoreOperation("GetObject", "GET", key: key)
+        if offset > 0 { op.headers.append(("Range", "bytes=\(offset)-")) }
+        if let ifMatch { op.headers.append(("If-Match", ifMatch)) }
+        return try await stream(op)
+    }
+
+    // MARK: listing
+
+    public struct ListPage: Sendable {
+        public var objects: [ObjectInfo]
+        public var commonPrefixes: [String]
+        public var nextToken: String?
+    }
+
+    /// ListObjectsV2, one page; keys come URL-encoded (any byte survives XML) and are decoded.
+    public func listObjectsV2(prefix: String, delimiter: String? = nil, token: String?, maxKeys: Int = 1000) async throws -> ListPage {
+        var op = StoreOperation("ListObjectsV2", "GET")
+        op.query = [("list-type", "2"), ("prefix", prefix), ("max-keys", String(maxKeys)), ("encoding-type", "url")]
+        if let delimiter { op.query.append(("delimiter", delimiter)) }
+        if let token { op.query.append(("continuation-token", token)) }
+        op.payloadHash = SigV4Signer.emptyPayloadHash
+        let r = try await send(op)
+        let (records, fields) = try XMLReader.records(r.body, record: "Contents")
+        let prefixes = try XMLReader.records(r.body, record: "CommonPrefixes").records.compactMap { $0["Prefix"].map(Self.urlDecode) }
+        let objects = records.compactMap { rec -> ObjectInfo? in
+            guard let k = rec["Key"] else { return nil }
+            return ObjectInfo(key: Self.urlDecode(k), size: Int64(rec["Size"] ?? "") ?? 0,
+                              lastModified: rec["LastModified"].flatMap(HTTPDate.parseISO8601) ?? 0, etag: rec["ETag"])
+        }
+        let truncated = fields["IsTruncated"] == "true"
+        let next = truncated ? fields["NextContinuationToken"] : nil
+        if truncated && next == nil {
+            throw StoreError(dialect: dialect.name, operation: "ListObjectsV2", location: locate(prefix), status: r.status,
+                             code: "MissingContinuationToken", message: "listing is truncated but has no continuation token", requestID: nil)
+        }
+        return ListPage(objects: objects, commonPrefixes: prefixes, nextToken: next)
+    }
+
+    public func listAll(prefix: String) async throws -> [ObjectInfo] {
+        var out: [ObjectInfo] = []
+        var token: String?
+        repeat {
+            let page = try await listObjectsV2(prefix: prefix, token: token)
+            out += page.objects
+            token = page.nextToken
+        } while token != nil
+        return out
+    }
+
+    /// `encoding-type=url` decoding (S3 writes spaces as `+`).
+    static func urlDecode(_ s: String) -> String {
+        (s.replacingOccurrences(of: "+", with: " ")).removingPercentEncoding ?? s
+    }
+
+    // MARK: batch delete
+
+    /// DeleteObjects (quiet) for ≤ 1000 keys; returns the keys the store could not delete, with why.
+    public func deleteObjects(_ keys: [String]) async throws -> [(key: String, code: String, message: String)] {
+        precondition(keys.count <= 1000)
+        var xml = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Delete><Quiet>true</Quiet>"
+        for k in keys { xml += "<Object><Key>\(XMLReader.escape(k))</Key></Object>" }
+        xml += "</Delete>"
+        let body = Array(xml.utf8)
+        var op = StoreOperation("DeleteObjects", "POST")
+        op.query = [("delete", "")]
+        op.body = .bytes(body)
+        op.payloadHash = Digest.sha256(body).hex
+        op.headers = [("Content-Type", "application/xml"), ("Content-MD5", Data(Digest.md5(body)).base64EncodedString()),
+                      ("Content-Length", String(body.count))]
+        let r = try await send(op)
+        let errors = try XMLReader.records(r.body, record: "Error").records
+        return errors.map { (key: $0["Key"] ?? "?", code: $0["Code"] ?? "?", message: $0["Message"] ?? "") }
+    }
+
+    // MARK: multipart
+
+    public func createMultipartUpload(_ key: String, extraHeaders: [(String, String)] = []) async throws -> String {
+        var op = StoreOperation("CreateMultipartUpload", "POST", key: key)
+        op.query = [("uploads", "")]
+        op.headers = extraHeaders
+        op.payloadHash = SigV4Signer.emptyPayloadHash
+        let r = try await send(op)
+        guard let id = try XMLReader.records(r.body, record: "__none__").fields["UploadId"], !id.isEmpty else {
+            throw StoreError(dialect: dialect.name, operation: "CreateMultipartUpload", location: locate(key), status: r.status,
+                             code: "MissingUploadId", message: "no UploadId in the answer", requestID: nil)
+        }
+        return id
+    }
+
+    /// Returns the part's ETag (and the whole response, for checksum headers).
+    public func uploadPart(_ key: String, uploadID: String, partNumber: Int, body: HTTPRequestBody, md5: [UInt8]?) async throws -> HTTPResponse {
+        var op = StoreOperation("UploadPart", "PUT", key: key)
+        op.query = [("partNumber", String(partNumber)), ("uploadId", uploadID)]
+        op.body = body
+        op.headers = [("Content-Length", String(body.length))]
+        if let md5 { op.headers.append(("Content-MD5", Data(md5).base64EncodedString())) }
+        return try await send(op)
+    }
+
+    public struct CompletedPart: Sendable, Codable, Equatable {
+        public var number: Int
+        public var etag: String
+    }
+
+    public func completeMultipartUpload(_ key: String, uploadID: String, parts: [CompletedPart]) async throws -> HTTPResponse {
+        var xml = "<CompleteMultipartUpload>"
+        for p in parts.sorted(by: { $0.number < $1.number }) {
+            xml += "<Part><PartNumber>\(p.number)</PartNumber><ETag>\(XMLReader.escape(p.etag))</ETag></Part>"
+        }
+        xml += "</CompleteMultipartUpload>"
+        let body = Array(xml.utf8)
+        var op = StoreOperation("CompleteMultipartUpload", "POST", key: key)
+        op.query = [("uploadId", uploadID)]
+        op.body = .bytes(body)
+        op.payloadHash = Digest.sha256(body).hex
+        op.headers = [("Content-Type", "application/xml"), ("Content-Length", String(body.count))]
+        let r = try await send(op)
+        // S3 may answer 200 with an error document when completion fails late.
+        let f = try XMLReader.records(r.body, record: "__none__").fields
+        if let code = f["Code"], f["ETag"] == nil {
+            throw StoreError(dialect: dialect.name, operation: "CompleteMultipartUpload", location: locate(key), status: r.status,
+                             code: code, message: f["Message"] ?? "", requestID: f["RequestId"])
+        }
+        return r
+    }
+
+    public func abortMultipartUpload(_ key: String, uploadID: String) async throws {
+        var op = StoreOperation("AbortMultipartUpload", "DELETE", key: key)
+        op.query = [("uploadId", uploadID)]
+        op.accept = [404]
+        _ = try await send(op)
+    }
+
+    public struct PartInfo: Sendable {
+        public var number: Int
+        public var etag: String
+        public var size: Int64
+    }
+
+    public func listParts(_ key: String, uploadID: String) async throws -> [PartInfo] {
+        var parts: [PartInfo] = []
+        var marker: String?
+        repeat {
+            var op = StoreOperation("ListParts", "GET", key: key)
+            op.query = [("uploadId", uploadID), ("max-parts", "1000")]
+            if let marker { op.query.append(("part-number-marker", marker)) }
+            op.payloadHash = SigV4Signer.emptyPayloadHash
+            let r = try await send(op)
+            let (recs, f) = try XMLReader.records(r.body, record: "Part")
+            parts += recs.compactMap { rec in
+                guard let n = rec["PartNumber"].flatMap({ Int($0) }), let e = rec["ETag"] else { return nil }
+                return PartInfo(number: n, etag: e, size: Int64(rec["Size"] ?? "") ?? 0)
+            }
+            marker = f["IsTruncated"] == "true" ? f["NextPartNumberMarker"] : nil
+        } while marker != nil
+        return parts
+    }
+
+    public struct UploadInfo: Sendable {
+        public var key: String
+        public var uploadID: String
+        /// Seconds since 1970.
+        public var initiated: Int64
+    }
+
+    public func listMultipartUploads(prefix: String) async throws -> [UploadInfo] {
+        var out: [UploadInfo] = []
+        var keyMarker: String?, idMarker: String?
+        repeat {
+            var op = StoreOperation("ListMultipartUploads", "GET")
+            op.query = [("uploads", ""), ("prefix", prefix), ("max-uploads", "1000"), ("encoding-type", "url")]
+            if let keyMarker { op.query.append(("key-marker", keyMarker)) }
+            if let idMarker { op.query.append(("upload-id-marker", idMarker)) }
+            op.payloadHash = SigV4Signer.emptyPayloadHash
+            let r = try await send(op)
+            let (recs, f) = try XMLReader.records(r.body, record: "Upload")
+            out += recs.compactMap { rec in
+                guard let k = rec["Key"], let id = rec["UploadId"] else { return nil }
+                return UploadInfo(key: Self.urlDecode(k), uploadID: id, initiated: rec["Initiated"].flatMap(HTTPDate.parseISO8601) ?? 0)
+            }
+            if f["IsTruncated"] == "true" {
+                keyMarker = f["NextKeyMarker"].map(Self.urlDecode)
+                idMarker = f["NextUploadIdMarker"]
+                if keyMarker == nil { break }
+            } else {
+                keyMarker = nil
+            }
+        } while keyMarker != nil
+        return out
+    }
+
+    // MARK: bucket
+
+    /// True when the bucket exists (and we may see it).
+    public func bucketExists() async throws -> Bool {
+        var op = StoreOperation("HeadBucket", "HEAD")
+        op.accept = [404]
+        return try await send(op).status != 404
+    }
+
+    public func createBucket(region: String?) async throws {
+        var op = StoreOperation("CreateBucket", "PUT")
+        if let region, region != "us-east-1", region != "default" {
+            let xml = Array("<CreateBucketConfiguration><LocationConstraint>\(XMLReader.escape(region))</LocationConstraint></CreateBucketConfiguration>".utf8)
+            op.body = .bytes(xml)
+            op.payloadHash = Digest.sha256(xml).hex
+            op.headers = [("Content-Length", String(xml.count))]
+        } else {
+            op.payloadHash = SigV4Signer.emptyPayloadHash
+        }
+        op.accept = [409]   // BucketAlreadyOwnedByYou / created meanwhile
+        _ = try await send(op)
+    }
+}

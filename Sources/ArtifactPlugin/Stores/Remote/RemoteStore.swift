@@ -1,0 +1,257 @@
+import Foundation
+import PluginRPC
+
+/// An object store reached over HTTP (S3 or OSS): Argo's store operations on top of the shared
+/// bucket operations, the upload engine and the streaming reader.
+public final class RemoteStore: ArtifactStore, @unchecked Sendable {
+    public let configuration: PluginConfiguration
+    public let dialect: StoreDialect
+    public let address: BucketAddress
+    let credentials: CredentialProvider
+    let integrity: UploadIntegrity
+    let pool: BufferPool
+    let objectHeaders: [(String, String)]
+    private let prepared = Locked<Task<ObjectStoreClient, Error>?>(nil)
+
+    public var displayName: String { "\(dialect.locationScheme)://\(address.bucket)" }
+
+    public init(configuration c: PluginConfiguration, dialect: StoreDialect, credentials: CredentialProvider,
+                integrity: UploadIntegrity, objectHeaders: [(String, String)] = []) {
+        configuration = c
+        self.dialect = dialect
+        address = BucketAddress(endpoint: c.endpoint!, bucket: c.bucket!, insecure: c.insecure, style: c.addressingStyle)
+        self.credentials = credentials
+        self.integrity = integrity
+        pool = BufferPool(limit: Int(c.multipart.memoryLimit))
+        self.objectHeaders = objectHeaders
+    }
+
+    public func locate(_ key: String) -> String { "\(dialect.locationScheme)://\(address.bucket)/\(key)" }
+
+    /// The client, ready: CA bundle fetched (caSecret), bucket created if asked. Once per store.
+    func client() async throws -> ObjectStoreClient {
+        let task = prepared.withLock { t -> Task<ObjectStoreClient, Error> in
+            if let t { return t }
+            let new = Task { try await self.prepare() }
+            t = new
+            return new
+        }
+        do {
+            return try await task.value
+        } catch {
+            prepared.withLock { $0 = nil }   // try again on the next call
+            throw error
+        }
+    }
+
+    private func prepare() async throws -> ObjectStoreClient {
+        var transport = HTTPTransportOptions()
+        transport.httpVersion = .http1
+        if let ca = configuration.caSecret {
+            do {
+                transport.caPEM = try await KubernetesClient().secretValue(ca)
+            } catch let e as KubernetesError {
+                throw CredentialError(message: "cannot read caSecret: \(e.message)")
+            }
+        }
+        let client = ObjectStoreClient(address: address, dialect: dialect, credentials: credentials, transport: transport,
+                                       retry: RetryPolicy(attempts: configuration.retry.attempts))
+        if configuration.createBucketIfNotPresent, try await !client.bucketExists() {
+            try await client.createBucket(region: configuration.region)
+            Log.store.info("created bucket \(displayName)")
+        }
+        return client
+    }
+
+    var uploader: MultipartUploader {
+        get async throws {
+            var u = MultipartUploader(client: try await client(), settings: configuration.multipart, pool: pool,
+                                      checkpoints: CheckpointStore(directory: configuration.multipart.checkpointDir),
+                                      integrity: integrity, storeID: "\(dialect.locationScheme)://\(address.endpointHost)")
+            u.objectHeaders = objectHeaders
+            return u
+        }
+    }
+
+    // MARK: namespace
+
+    public func head(_ key: String) async throws -> ObjectInfo? {
+        try await client().headObject(key)
+    }
+
+    public func list(prefix: String) async throws -> [ObjectInfo] {
+        try await client().listAll(prefix: prefix)
+    }
+
+    public func hasObjects(prefix: String) async throws -> Bool {
+        try await !client().listObjectsV2(prefix: prefix, token: nil, maxKeys: 1).objects.isEmpty
+    }
+
+    // MARK: uploads
+
+    public func upload(file path: String, to key: String) async throws {
+        _ = try await uploader.upload(file: path, to: key)
+    }
+
+    public func upload(stream: ByteChunkSource, to key: String) async throws -> Int64 {
+        try await uploader.upload(stream: stream, to: key)
+    }
+
+    /// Files go up concurrently; if any fails, the objects this Save created are deleted again
+    /// (objects that existed before are never touched by the clean-up).
+    public func uploadDirectory(_ files: [LocalFile], to key: String) async throws {
+        let client = try await client()
+        let prefix = key + "/"
+        let existing = Set(try await client.listAll(prefix: prefix).map(\.key))
+        let created = Locked([String]())
+        let up = try await uploader
+        do {
+            try await forEachConcurrently(files, limit: 16) { f in
+                let objectKey = prefix + f.relativeKey
+                if let path = f.path {
+                    _ = try await up.upload(file: path, to: objectKey)
+                } else {
+                    _ = try await client.putObject(objectKey, body: .none, md5: Digest.md5([UInt8]()), extraHeaders: self.objectHeaders)
+                }
+                created.withLock { $0.append(objectKey) }
+            }
+        } catch {
+            let fresh = created.current.filter { !existing.contains($0) }
+            if !fresh.isEmpty {
+                Log.store.warning("directory save to \(locate(key)) failed; removing the \(fresh.count) object(s) it had created")
+                try? await delete(fresh)
+            }
+            throw error
+        }
+    }
+
+    // MARK: downloads
+
+    /// Big objects come down as parallel ranged GETs (every range If-Match the same ETag) written
+    /// in place into a temp file beside `path`; the size is checked, the file synced and renamed.
+    public func download(_ object: ObjectInfo, to path: String) async throws {
+        let client = try await client()
+        let parent = FileSystem.parent(path)
+        try FileSystem.makeDirectories(parent)
+        let name = String(path[path.index(after: path.lastIndex(of: "/") ?? path.startIndex)...])
+        let temp = parent + "/" + FileSystem.uniqueName(prefix: ".\(name.prefix(64)).argo-partial-")
+        let fd = try FileDescriptor.createExclusive(temp)
+        do {
+            let partSize = configuration.load.partSize
+            if object.size > partSize {
+                try fd.truncate(to: object.size)
+                let ranges = stride(from: Int64(0), to: object.size, by: Int(partSize)).map { ($0, min(partSize, object.size - $0)) }
+                try await forEachConcurrently(ranges, limit: configuration.load.concurrency) { (off, len) in
+                    let got = try await client.getRange(object.key, offset: off, length: len, ifMatch: object.etag, into: fd, fileOffset: off)
+                    guard got == len else {
+                        throw ArtifactError.corrupted("\(self.locate(object.key)): bytes \(off)-\(off + len - 1) came back as \(got) bytes")
+                    }
+                }
+            } else {
+                let got = try await client.getRange(object.key, offset: 0, length: 0, ifMatch: object.etag, into: fd, fileOffset: 0)
+                guard got == object.size else {
+                    throw ArtifactError.corrupted("\(locate(object.key)): expected \(object.size) bytes, got \(got)")
+                }
+            }
+            let size = Int64(try fd.status().st_size)
+            guard size == object.size else { throw ArtifactError.corrupted("\(locate(object.key)): wrote \(size) bytes, expected \(object.size)") }
+            try await BlockingIO.run { try fd.sync() }
+            if let (kind, _) = try FileSystem.kind(path), kind == .directory {
+                throw ArtifactError.conflict("cannot write file \(path): a directory is there")
+            }
+            try FileSystem.rename(temp, path)
+        } catch let e as StoreError where e.code == "PreconditionFailed" {
+            _ = try? FileSystem.remove(temp)
+            throw ArtifactError.conflict("\(locate(object.key)) was overwritten while being downloaded (its ETag changed); load it again")
+        } catch {
+            _ = try? FileSystem.remove(temp)
+            throw error
+        }
+    }
+
+    /// Streams the object. A dropped connection is healed once by resuming at the byte reached
+    /// (If-Match keeps two versions from mixing); a short body is an error, never an end.
+    public func read(_ object: ObjectInfo, chunkSize: Int, into sink: ArtifactByteSink) async throws {
+        let client = try await client()
+        var offset: Int64 = 0
+        var resumed = false
+        while true {
+            do {
+                let s = try await client.getStream(object.key, offset: offset, ifMatch: object.etag)
+                defer { s.cancel() }
+                while let chunk = try await s.next(max: chunkSize) {
+                    try await sink.send(chunk)
+                    offset += Int64(chunk.count)
+                }
+                guard offset == object.size else {
+                    throw ArtifactError.corrupted("\(locate(object.key)): the store sent \(offset) of \(object.size) bytes")
+                }
+                return
+            } catch let e as HTTPClientError where e.isTransient && !resumed && offset < object.size {
+                resumed = true
+                Log.store.notice("\(locate(object.key)): \(e.message) at byte \(offset); resuming from there")
+            } catch let e as StoreError where e.code == "PreconditionFailed" {
+                throw ArtifactError.conflict("\(locate(object.key)) was overwritten while being streamed (its ETag changed)")
+            }
+        }
+    }
+
+    // MARK: deletes
+
+    /// DeleteObjects in batches of 1000, a few batches at a time; keys the store reports as not
+    /// deleted are tried again, and named if they still fail.
+    public func delete(_ keys: [String]) async throws {
+        let client = try await client()
+        var pending = keys
+        var failures: [(key: String, code: String, message: String)] = []
+        for round in 1...3 where !pending.isEmpty {
+            let batches = stride(from: 0, to: pending.count, by: 1000).map { Array(pending[$0..<min($0 + 1000, pending.count)]) }
+            let failed = Locked([(key: String, code: String, message: String)]())
+            try await forEachConcurrently(batches, limit: 4) { batch in
+                let errs = try await client.deleteObjects(batch)
+                failed.withLock { $0 += errs }
+            }
+            failures = failed.current
+            pending = failures.map(\.key)
+            if !pending.isEmpty && round < 3 {
+                Log.store.notice("delete: \(pending.count) key(s) not deleted (\(failures.first!.code)); trying them again")
+                try await Task.sleep(for: .milliseconds(200 * round))
+            }
+        }
+        guard failures.isEmpty else {
+            let shown = failures.prefix(5).map { "\($0.key): \($0.code) \($0.message)" }.joined(separator: "; ")
+            throw ArtifactError.store("could not delete \(failures.count) object(s) from \(displayName): \(shown)\(failures.count > 5 ? "; …" : "")")
+        }
+    }
+
+    public func abortUploads(prefix: String) async throws -> Int {
+        let client = try await client()
+        let uploads = try await client.listMultipartUploads(prefix: prefix).filter { $0.key == prefix || $0.key.hasPrefix(prefix + "/") }
+        try await forEachConcurrently(uploads, limit: 8) { u in
+            try await client.abortMultipartUpload(u.key, uploadID: u.uploadID)
+        }
+        return uploads.count
+    }
+}
+
+/// S3 configuration → store.
+enum S3StoreFactory {
+    static func make(_ c: PluginConfiguration) throws -> RemoteStore {
+        let region = c.region ?? regionFromEndpoint(c.endpoint!.host) ?? "us-east-1"
+        var headers: [(String, String)] = []
+        if let sc = c.storageClass { headers.append(("x-amz-storage-class", sc)) }
+        return RemoteStore(configuration: c, dialect: S3Dialect(region: region), credentials: try S3Credentials.provider(c),
+                           integrity: S3Integrity(), objectHeaders: headers)
+    }
+
+    /// `s3.us-west-2.amazonaws.com`, `s3-us-west-2.amazonaws.com`, `bucket.s3.eu-central-1.amazonaws.com`.
+    static func regionFromEndpoint(_ host: String) -> String? {
+        guard host.hasSuffix(".amazonaws.com") || host.hasSuffix(".amazonaws.com.cn") else { return nil }
+        let parts = host.split(separator: ".")
+        for (i, p) in parts.enumerated() {
+            if p.hasPrefix("s3-") { return String(p.dropFirst(3)) }
+            if p == "s3", i + 1 < parts.count, parts[i + 1] != "amazonaws", parts[i + 1] != "dualstack" { return String(parts[i + 1]) }
+        }
+        return nil
+    }
+}
