@@ -110,3 +110,13 @@ def s3plugin(tmp_path, s3_env):
 @pytest.fixture
 def bucket(rgw):
     return rgw.new_bucket()
+
+
+@pytest.fixture
+def proxy(rgw):
+    """A fault-injection proxy in front of RGW (Tests/integration/faultproxy.py)."""
+    from faultproxy import FaultProxy
+    host, port = rgw.hostport.split(":")
+    p = FaultProxy(host, int(port)).start()
+    yield p
+    p.stop()

@@ -92,9 +92,10 @@ public enum ConfigParser {
                 if l.transitionAfterDays != nil { l.transitionStorageClass = provider == .oss ? "IA" : "STANDARD_IA" }
                 c.lifecycle = l
             }
-            if let rule = try top.mapping("lifecycle", allowed: ["expireAfterDays", "transitionAfterDays", "transitionStorageClass", "abortIncompleteUploadsAfterDays"]) {
+            if let rule = try top.mapping("lifecycle", allowed: ["prefix", "expireAfterDays", "transitionAfterDays", "transitionStorageClass", "abortIncompleteUploadsAfterDays"]) {
                 if c.lifecycle != nil { throw ConfigError("lifecycle", "give either lifecycleRule (Argo's form) or lifecycle, not both", line: rule.line) }
                 var l = LifecycleSettings()
+                l.prefix = try rule.string("prefix")
                 l.expireAfterDays = try rule.int("expireAfterDays", min: 1)
                 l.transitionAfterDays = try rule.int("transitionAfterDays", min: 0)
                 l.transitionStorageClass = try rule.string("transitionStorageClass")

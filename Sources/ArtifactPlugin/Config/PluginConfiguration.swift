@@ -104,6 +104,8 @@ public struct LoadSettings: Sendable, Hashable {
 
 /// Lifecycle rule applied to the artifact's prefix on Save.
 public struct LifecycleSettings: Sendable, Hashable {
+    /// Key prefix the rule covers; nil: the artifact key's first path segment (`wf-name/`).
+    public var prefix: String?
     public var expireAfterDays: Int?
     public var transitionAfterDays: Int?
     public var transitionStorageClass: String?

@@ -29,6 +29,7 @@ public struct ArtifactDriver: Sendable {
         switch kind {
         case .file:
             try await store.upload(file: path, to: key)
+            await store.applyRetention(forKey: key)
             return Transferred(objects: 1, bytes: Int64(st.st_size))
         case .directory:
             let scan = try await BlockingIO.run { try LocalTree.scan(path) }
@@ -37,6 +38,7 @@ public struct ArtifactDriver: Sendable {
                 throw ArtifactError.badSource(f.path!, "vanished while saving")
             }
             try await store.uploadDirectory(scan.files, to: key)
+            await store.applyRetention(forKey: key)
             return Transferred(objects: scan.files.count, bytes: scan.totalBytes)
         case .symlink, .other:
             throw ArtifactError.badSource(path, "not a regular file or directory")
@@ -45,6 +47,7 @@ public struct ArtifactDriver: Sendable {
 
     public func saveStream(_ chunks: ByteChunkSource, to key: String) async throws -> Transferred {
         let n = try await store.upload(stream: chunks, to: key)
+        await store.applyRetention(forKey: key)
         return Transferred(objects: 1, bytes: n)
     }
 

@@ -8,11 +8,14 @@ import PluginRPC
 /// way Argo reads them (`success=false` / `error` text naming what went wrong).
 public final class PluginService: ArtifactService {
     private let configs = ConfigCache()
+    private let outcomePolicy: OutcomePolicy
     private let drivers = Locked([PluginConfiguration: ArtifactDriver]())
     private let storeFactory: @Sendable (PluginConfiguration) throws -> ArtifactStore
 
-    public init(storeFactory: @escaping @Sendable (PluginConfiguration) throws -> ArtifactStore = { try PluginService.makeStore($0) }) {
+    public init(storeFactory: @escaping @Sendable (PluginConfiguration) throws -> ArtifactStore = { try PluginService.makeStore($0) },
+                outcomePolicy: OutcomePolicy = OutcomePolicy()) {
         self.storeFactory = storeFactory
+        self.outcomePolicy = outcomePolicy
     }
 
     /// The store a configuration names.
@@ -70,9 +73,15 @@ public final class PluginService: ArtifactService {
     public func delete(_ request: Artifact_DeleteArtifactRequest, context: RPCContext) async throws -> Artifact_DeleteArtifactResponse {
         var r = Artifact_DeleteArtifactResponse()
         await run("Delete", request.artifact, context) { d, key in
-            let n = try await d.delete(key)
-            r.success = true
-            return "\(n) object(s) deleted"
+            switch await outcomePolicy.decide(d.configuration.gc) {
+            case .keep(let why):
+                r.success = true
+                return "nothing deleted: \(why)"
+            case .delete(let why):
+                let n = try await d.delete(key)
+                r.success = true
+                return "\(n) object(s) deleted" + (d.configuration.gc.when == .always ? "" : " (\(why))")
+            }
         } failed: { r.error = $0.text }
         return r
     }

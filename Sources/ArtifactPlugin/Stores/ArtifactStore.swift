@@ -65,4 +65,24 @@ public protocol ArtifactStore: Sendable {
     func delete(_ keys: [String]) async throws
     /// Aborts unfinished multipart uploads under `prefix`; returns how many.
     func abortUploads(prefix: String) async throws -> Int
+
+    /// After a successful Save: make sure the configured lifecycle rule covers the key.
+    /// Never fails the Save; problems are logged.
+    func applyRetention(forKey key: String) async
+
+    /// Unfinished uploads (or staged partial files) under `prefix` started before `cutoff`.
+    func staleUploads(prefix: String, before cutoff: Int64) async throws -> [StaleUpload]
+    func abort(_ upload: StaleUpload) async throws
+}
+
+/// An upload that never finished: a multipart upload in a bucket, a staged file in a directory.
+public struct StaleUpload: Sendable {
+    public var key: String
+    public var id: String
+    public var started: Int64
+    public var bytes: Int64?
+}
+
+extension ArtifactStore {
+    public func applyRetention(forKey key: String) async {}
 }

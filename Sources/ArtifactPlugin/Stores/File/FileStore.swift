@@ -311,7 +311,24 @@ public final class FileStore: ArtifactStore {
         }
     }
 
+    /// Staged writes do not belong to a key until renamed: a Delete has none to abort.
     public func abortUploads(prefix: String) async throws -> Int { 0 }
+
+    /// Staged files and trees left by writes that never finished (a killed plugin).
+    public func staleUploads(prefix: String, before cutoff: Int64) async throws -> [StaleUpload] {
+        try await BlockingIO.run { [self] in
+            guard let (kind, _) = try FileSystem.kind(staging), kind == .directory else { return [] }
+            return try FileSystem.entries(staging).compactMap { raw -> StaleUpload? in
+                let name = String(decoding: raw, as: UTF8.self)
+                guard let (_, st) = try FileSystem.kind(staging + "/" + name), Int64(st.st_mtim.tv_sec) < cutoff else { return nil }
+                return StaleUpload(key: ArtifactKeys.reservedPrefix + "/" + name, id: name, started: Int64(st.st_mtim.tv_sec), bytes: Int64(st.st_size))
+            }
+        }
+    }
+
+    public func abort(_ upload: StaleUpload) async throws {
+        try await BlockingIO.run { [self] in try FileSystem.removeTree(staging + "/" + upload.id) }
+    }
 }
 
 /// Bounded parallelism over a collection; the first error cancels the rest and is rethrown.

@@ -12,6 +12,7 @@ public final class RemoteStore: ArtifactStore, @unchecked Sendable {
     let pool: BufferPool
     let objectHeaders: [(String, String)]
     private let prepared = Locked<Task<ObjectStoreClient, Error>?>(nil)
+    private let retentionApplied = Locked(Set<String>())
 
     public var displayName: String { "\(dialect.locationScheme)://\(address.bucket)" }
 
@@ -222,6 +223,38 @@ public final class RemoteStore: ArtifactStore, @unchecked Sendable {
             let shown = failures.prefix(5).map { "\($0.key): \($0.code) \($0.message)" }.joined(separator: "; ")
             throw ArtifactError.store("could not delete \(failures.count) object(s) from \(displayName): \(shown)\(failures.count > 5 ? "; …" : "")")
         }
+    }
+
+    // MARK: retention
+
+    /// The lifecycle rule's prefix for a key: configured, or the key's first path segment.
+    func retentionPrefix(for key: String) -> String {
+        if let p = configuration.lifecycle?.prefix { return p }
+        guard let slash = key.firstIndex(of: "/") else { return key }
+        return String(key[...slash])
+    }
+
+    public func applyRetention(forKey key: String) async {
+        guard let settings = configuration.lifecycle else { return }
+        let prefix = retentionPrefix(for: key)
+        // Once per process per bucket and prefix.
+        guard retentionApplied.withLock({ $0.insert(prefix).inserted }) else { return }
+        do {
+            let outcome = try await client().applyLifecycle(LifecycleRule(prefix: prefix, settings: settings), oss: dialect.locationScheme == "oss")
+            Log.store.info("lifecycle \(displayName): \(outcome)")
+        } catch {
+            retentionApplied.withLock { _ = $0.remove(prefix) }
+            Log.store.warning("lifecycle \(displayName) prefix '\(prefix)': not applied (the Save itself succeeded): \(error)")
+        }
+    }
+
+    public func staleUploads(prefix: String, before cutoff: Int64) async throws -> [StaleUpload] {
+        try await client().listMultipartUploads(prefix: prefix).filter { $0.initiated < cutoff }
+            .map { StaleUpload(key: $0.key, id: $0.uploadID, started: $0.initiated, bytes: nil) }
+    }
+
+    public func abort(_ upload: StaleUpload) async throws {
+        try await client().abortMultipartUpload(upload.key, uploadID: upload.id)
     }
 
     public func abortUploads(prefix: String) async throws -> Int {

@@ -1,0 +1,197 @@
+"""The upload engine against RGW through a fault-injection proxy: retries, per-part
+verification, resume after kill -9, memory bounded by the budget."""
+import hashlib
+import os
+import threading
+import time
+
+from harness import Plugin, artifact, pb
+
+MiB = 1 << 20
+
+
+def big_file(path, size, seed=1):
+    block = hashlib.sha256(str(seed).encode()).digest() * (MiB // 32)
+    with open(path, "wb") as f:
+        left = size
+        i = 0
+        while left > 0:
+            chunk = block[:min(left, MiB)]
+            # vary each MiB so parts differ
+            f.write(i.to_bytes(8, "little") + chunk[8:])
+            left -= len(chunk)
+            i += 1
+    return path
+
+
+def sha_file(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for b in iter(lambda: f.read(MiB), b""):
+            h.update(b)
+    return h.hexdigest()
+
+
+def sha_object(s3, bucket, key):
+    h = hashlib.sha256()
+    for b in s3.get_object(Bucket=bucket, Key=key)["Body"].iter_chunks(MiB):
+        h.update(b)
+    return h.hexdigest()
+
+
+def test_injected_503_is_retried(rgw, bucket, proxy, s3plugin, tmp_path):
+    cfg = rgw.config(bucket, endpoint=proxy.endpoint)
+    (tmp_path / "f").write_bytes(b"retry me")
+    proxy.add_rule(op="PutObject", action="status", status=503, code="SlowDown", times=2)
+    r = s3plugin.stub().Save(pb.SaveArtifactRequest(path=str(tmp_path / "f"), output_artifact=artifact("r/x", cfg)))
+    assert r.success, r.error
+    assert proxy.op_count("PutObject") == 3
+    assert rgw.boto3().get_object(Bucket=bucket, Key="r/x")["Body"].read() == b"retry me"
+
+
+def test_permanent_error_is_not_retried(rgw, bucket, proxy, s3plugin, tmp_path):
+    cfg = rgw.config(bucket, endpoint=proxy.endpoint)
+    (tmp_path / "f").write_bytes(b"x")
+    proxy.add_rule(op="PutObject", action="status", status=403, code="AccessDenied", times=None)
+    r = s3plugin.stub().Save(pb.SaveArtifactRequest(path=str(tmp_path / "f"), output_artifact=artifact("r/y", cfg)))
+    assert not r.success and "access denied" in r.error and "PutObject" in r.error
+    assert proxy.op_count("PutObject") == 1
+
+
+def test_flipped_byte_in_a_part_is_caught_and_resent(rgw, bucket, proxy, s3plugin, tmp_path):
+    cfg = rgw.config(bucket, endpoint=proxy.endpoint, extra="multipart: {threshold: 8Mi, partSize: 5Mi}\n")
+    src = big_file(tmp_path / "src", 23 * MiB)
+    proxy.add_rule(op="UploadPart", action="flip", after=2, times=1)
+    r = s3plugin.stub().Save(pb.SaveArtifactRequest(path=str(src), output_artifact=artifact("flip/x", cfg)))
+    assert r.success, r.error
+    assert proxy.op_count("UploadPart") == 5 + 1       # 5 parts, one of them twice
+    assert sha_object(rgw.boto3(), bucket, "flip/x") == sha_file(src)
+    assert "BadDigest" in s3plugin.log()
+
+
+def test_resume_after_kill_9_uploads_only_missing_parts(rgw, bucket, proxy, s3_env, tmp_path):
+    ckpt = tmp_path / "ckpt"
+    cfg = rgw.config(bucket, endpoint=proxy.endpoint,
+                     extra=f"multipart: {{threshold: 8Mi, partSize: 8Mi, concurrency: 4, checkpointDir: {ckpt}}}\n")
+    src = big_file(tmp_path / "src", 512 * MiB)
+    p = Plugin(workdir=tmp_path / "p1", env=s3_env).start()
+    # Slow the parts down so the kill lands mid-upload.
+    proxy.add_rule(op="UploadPart", action="delay", seconds=0.05, times=None)
+    fut = p.stub().Save.future(pb.SaveArtifactRequest(path=str(src), output_artifact=artifact("resume/big", cfg)))
+    deadline = time.monotonic() + 60
+    while proxy.op_count("UploadPart") < 20 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    p.kill()
+    fut.cancel()
+    proxy.wait_idle(5)
+    first_round = proxy.op_count("UploadPart")
+    assert 20 <= first_round < 64, first_round
+    assert any(ckpt.iterdir()), "no checkpoint written"
+    proxy.clear_rules()
+    proxy.clear_requests()
+
+    p2 = Plugin(workdir=tmp_path / "p2", env=s3_env).start()
+    try:
+        r = p2.stub().Save(pb.SaveArtifactRequest(path=str(src), output_artifact=artifact("resume/big", cfg)))
+        assert r.success, r.error
+        second_round = proxy.op_count("UploadPart")
+        assert proxy.op_count("CreateMultipartUpload") == 0, "resumed upload must not start a new one"
+        assert proxy.op_count("ListParts") >= 1
+        # Only the parts the first run did not finish went up again (at most the ones in flight).
+        assert second_round <= 64 - (first_round - 4), (first_round, second_round)
+        assert second_round < 64
+        print(f"resume: first run {first_round} UploadPart requests before kill -9, second run {second_round} (of 64 parts)")
+        assert "resuming upload" in p2.log()
+        assert sha_object(rgw.boto3(), bucket, "resume/big") == sha_file(src)
+        assert not any(ckpt.iterdir()), "checkpoint must be removed after success"
+    finally:
+        p2.stop()
+
+
+def test_changed_source_restarts_and_leaves_no_upload_behind(rgw, bucket, proxy, s3_env, tmp_path):
+    ckpt = tmp_path / "ckpt"
+    cfg = rgw.config(bucket, endpoint=proxy.endpoint,
+                     extra=f"multipart: {{threshold: 8Mi, partSize: 8Mi, concurrency: 2, checkpointDir: {ckpt}}}\n")
+    src = big_file(tmp_path / "src", 96 * MiB)
+    p = Plugin(workdir=tmp_path / "p1", env=s3_env).start()
+    proxy.add_rule(op="UploadPart", action="delay", seconds=0.1, times=None)
+    fut = p.stub().Save.future(pb.SaveArtifactRequest(path=str(src), output_artifact=artifact("changed/big", cfg)))
+    deadline = time.monotonic() + 30
+    while proxy.op_count("UploadPart") < 4 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    p.kill()
+    fut.cancel()
+    proxy.clear_rules()
+    s3 = rgw.boto3()
+    assert len(s3.list_multipart_uploads(Bucket=bucket).get("Uploads", [])) == 1
+    big_file(src, 96 * MiB, seed=2)          # the step rewrote its output
+    p2 = Plugin(workdir=tmp_path / "p2", env=s3_env).start()
+    try:
+        r = p2.stub().Save(pb.SaveArtifactRequest(path=str(src), output_artifact=artifact("changed/big", cfg)))
+        assert r.success, r.error
+        assert "source changed" in p2.log()
+        assert sha_object(s3, bucket, "changed/big") == sha_file(src)
+        assert s3.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
+    finally:
+        p2.stop()
+
+
+def test_corrupt_checkpoint_starts_over(rgw, bucket, s3_env, tmp_path):
+    ckpt = tmp_path / "ckpt"
+    ckpt.mkdir()
+    cfg = rgw.config(bucket, extra=f"multipart: {{threshold: 8Mi, partSize: 8Mi, checkpointDir: {ckpt}}}\n")
+    src = big_file(tmp_path / "src", 20 * MiB)
+    p = Plugin(workdir=tmp_path / "p", env=s3_env).start()
+    try:
+        # plant garbage where the checkpoint would be: any file in the directory is a candidate
+        r = p.stub().Save(pb.SaveArtifactRequest(path=str(src), output_artifact=artifact("cc/x", cfg)))
+        assert r.success
+        assert not any(ckpt.iterdir()), "a finished upload leaves no checkpoint"
+        # A corrupt checkpoint where the next upload looks (named by sha256 of store, bucket, key).
+        store_id = f"s3://{rgw.hostport}"
+        name = hashlib.sha256(f"{store_id}\n{bucket}\ncc/y".encode()).hexdigest() + ".json"
+        (ckpt / name).write_text("{not json")
+        r = p.stub().Save(pb.SaveArtifactRequest(path=str(src), output_artifact=artifact("cc/y", cfg)))
+        assert r.success, r.error
+        assert "checkpoint unreadable" in p.log()
+        assert not (ckpt / name).exists()
+    finally:
+        p.stop()
+
+
+def test_save_stream_fast_client_memory_bounded(rgw, bucket, s3_env, tmp_path):
+    """300 MiB pushed as fast as grpcio can: the plugin's RSS stays within its memory budget."""
+    cfg = rgw.config(bucket, extra="multipart: {partSize: 8Mi, concurrency: 4, memoryLimit: 64Mi}\n")
+    p = Plugin(workdir=tmp_path / "p", env=s3_env).start()
+    peak = [0]
+    stop = threading.Event()
+
+    def sample():
+        while not stop.is_set():
+            peak[0] = max(peak[0], p.rss_kib())
+            time.sleep(0.01)
+
+    try:
+        base = p.rss_kib()
+        t = threading.Thread(target=sample)
+        t.start()
+        chunk = os.urandom(2 * MiB)
+        h = hashlib.sha256()
+
+        def frames():
+            yield pb.SaveStreamArtifactRequest(output_artifact=artifact("stream/300", cfg))
+            for i in range(150):
+                c = i.to_bytes(4, "little") + chunk[4:]
+                h.update(c)
+                yield pb.SaveStreamArtifactRequest(chunk=c)
+
+        r = p.stub().SaveStream(frames())
+        stop.set()
+        t.join()
+        assert r.success, r.error
+        assert sha_object(rgw.boto3(), bucket, "stream/300") == h.hexdigest()
+        grown_mib = (peak[0] - base) / 1024
+        # budget 64 MiB + gRPC receive windows and message buffers + curl
+        assert grown_mib < 64 + 40, f"RSS grew {grown_mib:.0f} MiB (base {base // 1024} MiB)"
+    finally:
+        p.stop()
