@@ -8,7 +8,7 @@ public enum ConfigParser {
         "endpoint", "bucket", "region", "insecure", "addressingStyle",
         "accessKeySecret", "secretKeySecret", "sessionTokenSecret", "securityToken", "useSDKCreds", "roleARN",
         "createBucketIfNotPresent", "caSecret", "storageClass", "restoreArchived", "encryptionOptions",
-        "lifecycleRule", "lifecycle", "multipart", "load", "gc", "retry",
+        "lifecycleRule", "lifecycle", "multipart", "load", "gc", "retry", "timeouts",
     ]
     static let remoteOnly = ["endpoint", "bucket", "region", "insecure", "addressingStyle", "accessKeySecret",
                              "secretKeySecret", "sessionTokenSecret", "securityToken", "useSDKCreds", "roleARN",
@@ -133,6 +133,10 @@ public enum ConfigParser {
             if let v = try g.oneOf("when", GCSettings.When.self) { c.gc.when = v }
             if let v = try g.oneOf("onUnknown", GCSettings.OnUnknown.self) { c.gc.onUnknown = v }
         }
+        if let t = try top.mapping("timeouts", allowed: ["connect", "stall"]) {
+            if let v = try t.duration("connect") { c.timeouts.connectSeconds = max(1, Int(v.components.seconds)) }
+            if let v = try t.duration("stall") { c.timeouts.stallSeconds = max(1, Int(v.components.seconds)) }
+        }
         if let r = try top.mapping("retry", allowed: ["attempts"]) {
             if let v = try r.int("attempts", min: 1, max: 20) { c.retry.attempts = v }
         }
@@ -243,6 +247,14 @@ struct Fields {
             throw ConfigError(Fields.join(path, name), "must be at least \(Quantities.formatBytes(min)), got \(Quantities.formatBytes(v))", line: line(of: name))
         }
         return v
+    }
+
+    func duration(_ name: String) throws -> Duration? {
+        guard let s = try scalar(name) else { return nil }
+        guard let d = Quantities.parseDuration(s), d > .zero else {
+            throw ConfigError(Fields.join(path, name), "expected a duration such as 30s, 5m or 24h, got '\(s)'", line: line(of: name))
+        }
+        return d
     }
 
     func oneOf<E: RawRepresentable & CaseIterable>(_ name: String, _: E.Type) throws -> E? where E.RawValue == String {

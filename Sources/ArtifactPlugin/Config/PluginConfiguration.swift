@@ -29,6 +29,7 @@ public struct PluginConfiguration: Sendable, Hashable {
     public var lifecycle: LifecycleSettings?
     public var gc = GCSettings()
     public var retry = RetrySettings()
+    public var timeouts = TimeoutSettings()
 
     public init(provider: Provider) {
         self.provider = provider
@@ -122,6 +123,13 @@ public struct GCSettings: Sendable, Hashable {
     }
     public var when: When = .always
     public var onUnknown: OnUnknown = .delete
+}
+
+/// Network timeouts toward the store.
+public struct TimeoutSettings: Sendable, Hashable {
+    public var connectSeconds = 10
+    /// A transfer moving less than 1 byte/s for this long is dead.
+    public var stallSeconds = 30
 }
 
 public struct RetrySettings: Sendable, Hashable {

@@ -48,6 +48,8 @@ public final class RemoteStore: ArtifactStore, @unchecked Sendable {
     private func prepare() async throws -> ObjectStoreClient {
         var transport = HTTPTransportOptions()
         transport.httpVersion = .http1
+        transport.connectTimeoutSeconds = configuration.timeouts.connectSeconds
+        transport.stallTimeoutSeconds = configuration.timeouts.stallSeconds
         if let ca = configuration.caSecret {
             do {
                 transport.caPEM = try await KubernetesClient().secretValue(ca)
