@@ -78,6 +78,13 @@ public enum ConfigParser {
             c.createBucketIfNotPresent = try top.boolOrObject("createBucketIfNotPresent", objectFields: ["objectLocking"])
             c.caSecret = try top.secret("caSecret")
             c.storageClass = try top.string("storageClass")
+            if provider == .oss, let sc = c.storageClass {
+                let classes = ["Standard", "IA", "Archive", "ColdArchive", "DeepColdArchive"]
+                guard let canonical = classes.first(where: { $0.lowercased() == sc.lowercased() }) else {
+                    throw ConfigError("storageClass", "must be one of \(classes.joined(separator: ", ")) for OSS; got '\(sc)'", line: top.line(of: "storageClass"))
+                }
+                c.storageClass = canonical
+            }
             c.restoreArchived = try top.bool("restoreArchived") ?? false
             if top.has("encryptionOptions") {
                 throw ConfigError("encryptionOptions", "server-side encryption options are not supported by this plugin yet; use the bucket's default encryption",

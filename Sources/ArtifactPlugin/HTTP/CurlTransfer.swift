@@ -22,6 +22,7 @@ final class CurlTransfer: @unchecked Sendable {
     private var inBody = false
     private(set) var tooLarge = false
     private(set) var localWriteError: FileSystemError?
+    private var crc: CRC64?
 
     // request body cursor (loop thread)
     private var uploadOffset: Int64 = 0
@@ -130,7 +131,8 @@ final class CurlTransfer: @unchecked Sendable {
             argo_easy_getinfo_long(h, CURLINFO_RESPONSE_CODE, &s)
             if s != 0 { status = s }
         }
-        return .success(HTTPResponse(status: status, headers: headers, body: body, bodyLength: bodyLength, trailers: trailers))
+        return .success(HTTPResponse(status: status, headers: headers, body: body, bodyLength: bodyLength, trailers: trailers,
+                                     crc64: crc?.value ?? (bodyLength == 0 ? 0 : nil)))
     }
 
     /// The URL without its query (presigned URLs carry signatures there).
@@ -198,7 +200,11 @@ final class CurlTransfer: @unchecked Sendable {
         case .buffer(let limit):
             guard body.count + data.count <= limit else { tooLarge = true; return 0 }
             body.append(contentsOf: data)
-        case .file(let fd, let offset):
+        case .file(let fd, let offset, let wantsCRC):
+            if wantsCRC {
+                if crc == nil { crc = CRC64() }
+                crc!.update(data)
+            }
             do {
                 try fd.write(data, at: offset + bodyLength)
             } catch let e as FileSystemError {

@@ -39,8 +39,9 @@ public enum HTTPRequestBody: @unchecked Sendable {
 public enum HTTPResponseBody: @unchecked Sendable {
     /// Kept in memory, up to `limit` bytes (error bodies and XML answers).
     case buffer(limit: Int)
-    /// Written with pwrite into `file` from `offset` on (ranged downloads into a temp file).
-    case file(FileDescriptor, offset: Int64)
+    /// Written with pwrite into `file` from `offset` on (ranged downloads into a temp file);
+    /// with `crc64`, the bytes' CRC-64 is computed on the way (OSS integrity checks).
+    case file(FileDescriptor, offset: Int64, crc64: Bool)
     /// Handed to the caller as it arrives, with backpressure (see `HTTPClient.stream`).
     case stream
 }
@@ -53,6 +54,8 @@ public struct HTTPResponse: Sendable {
     public var bodyLength: Int64
     /// HTTP/2 trailers, if any were sent.
     public var trailers: [(String, String)]
+    /// CRC-64 of the body, when asked for (`.file(…, crc64: true)`).
+    public var crc64: UInt64? = nil
 
     public func header(_ name: String) -> String? {
         let n = name.lowercased()

@@ -26,7 +26,7 @@ public final class PluginService: ArtifactService {
         case .s3:
             return try S3StoreFactory.make(c)
         case .oss:
-            throw ArtifactError.unsupported("provider oss is not available in this build yet")
+            return try OSSStoreFactory.make(c)
         }
     }
 

@@ -16,6 +16,7 @@ public struct UploadCheckpoint: Codable, Sendable, Equatable {
         public var etag: String
         public var md5: String
         public var crc64: UInt64?
+        public var length: Int64?
     }
 
     public var version = 1

@@ -33,7 +33,7 @@ public struct MultipartUploader: Sendable {
 
     private func putSingle(fd: FileDescriptor, size: Int64, key: String) async throws {
         let cks = try await BlockingIO.run { try Self.checksumFile(fd, offset: 0, length: size, integrity: integrity) }
-        let r = try await client.putObject(key, body: .file(fd, offset: 0, length: size), md5: cks.md5, extraHeaders: objectHeaders)
+        let r = try await client.putObject(key, body: .file(fd, offset: 0, length: size), md5: cks.md5.isEmpty ? nil : cks.md5, extraHeaders: objectHeaders)
         try integrity.verifySingle(r, cks, location: client.locate(key))
     }
 
@@ -44,16 +44,19 @@ public struct MultipartUploader: Sendable {
         let buf = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 4096)
         defer { buf.deallocate() }
         var pos = offset
-        let wantsCRC = integrity.checksum(UnsafeRawBufferPointer(start: nil, count: 0)).crc64 != nil
+        let probe = integrity.checksum(UnsafeRawBufferPointer(start: nil, count: 0))
+        let wantsCRC = probe.crc64 != nil
+        let wantsMD5 = !probe.md5.isEmpty
         while pos < offset + length {
             let n = try fd.read(into: UnsafeMutableRawBufferPointer(rebasing: buf[..<Int(min(Int64(buf.count), offset + length - pos))]), at: pos)
             guard n > 0 else { throw ArtifactError.badSource(fd.path, "the file shrank while being uploaded") }
             let chunk = UnsafeRawBufferPointer(rebasing: buf[..<n])
-            md5.update(chunk)
+            if wantsMD5 { md5.update(chunk) }
             if wantsCRC { crc.update(chunk) }
             pos += Int64(n)
         }
-        return PartChecksum(md5: md5.finish(), crc64: wantsCRC ? crc.value : nil, length: length)
+        let digest = md5.finish()
+        return PartChecksum(md5: wantsMD5 ? digest : [], crc64: wantsCRC ? crc.value : nil, length: length)
     }
 
     private func uploadMultipart(fd: FileDescriptor, path: String, size: Int64, key: String) async throws {
@@ -76,7 +79,7 @@ public struct MultipartUploader: Sendable {
                             guard let l = listed[p.number], l.etag == p.etag else { continue }
                             // The bytes on disk must still be the bytes that were sent.
                             let (off, len) = plan.range(p.number)
-                            let local = try await BlockingIO.run { try Self.checksumFile(fd, offset: off, length: len, integrity: integrity) }
+                            let local = try await BlockingIO.run { try Self.checksumFile(fd, offset: off, length: len, integrity: ChecksumPolicy(md5: true, crc64: false)) }
                             if local.md5.hex == p.md5 { done[p.number] = p }
                         }
                         uploadID = cp.uploadID
@@ -162,12 +165,12 @@ public struct MultipartUploader: Sendable {
         var attempt = 1
         while true {
             do {
-                let r = try await client.uploadPart(key, uploadID: uploadID, partNumber: number, body: body, md5: cks.md5)
+                let r = try await client.uploadPart(key, uploadID: uploadID, partNumber: number, body: body, md5: cks.md5.isEmpty ? nil : cks.md5)
                 try integrity.verifyPart(r, cks, partNumber: number, location: client.locate(key))
                 guard let etag = r.header("ETag") else {
                     throw ArtifactError.store("\(client.locate(key)): part \(number) stored without an ETag")
                 }
-                return UploadCheckpoint.Part(number: number, etag: etag, md5: cks.md5.hex, crc64: cks.crc64)
+                return UploadCheckpoint.Part(number: number, etag: etag, md5: cks.md5.hex, crc64: cks.crc64, length: cks.length)
             } catch let e as StoreError where (e.code == "BadDigest" || e.code == "InvalidDigest") && attempt < Self.partAttempts {
                 Log.transfer.warning("\(client.locate(key)): part \(number) arrived damaged (\(e.code)); sending it again")
             } catch let e as ArtifactError where attempt < Self.partAttempts {
@@ -239,7 +242,7 @@ public struct MultipartUploader: Sendable {
                 if uploadID == nil {
                     let bytes = UnsafeRawBufferPointer(rebasing: buffer.bytes[..<filled])
                     let cks = integrity.checksum(bytes)
-                    let r = try await client.putObject(key, body: .buffer(bytes), md5: cks.md5, extraHeaders: objectHeaders)
+                    let r = try await client.putObject(key, body: .buffer(bytes), md5: cks.md5.isEmpty ? nil : cks.md5, extraHeaders: objectHeaders)
                     try integrity.verifySingle(r, cks, location: location)
                     pool.release(buffer)
                     progress.add(bytes: Int64(filled))
@@ -251,7 +254,7 @@ public struct MultipartUploader: Sendable {
             if let id = uploadID {
                 let parts = book.parts
                 let r = try await client.completeMultipartUpload(key, uploadID: id, parts: parts.map { .init(number: $0.number, etag: $0.etag) })
-                try integrity.verifyObject(r, parts: parts.map { PartChecksum(md5: [], crc64: $0.crc64, length: 0) }, location: location)
+                try integrity.verifyObject(r, parts: parts.map { PartChecksum(md5: [], crc64: $0.crc64, length: $0.length ?? 0) }, location: location)
             }
             progress.finish("done")
             return total

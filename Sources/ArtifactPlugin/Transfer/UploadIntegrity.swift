@@ -15,37 +15,71 @@ public protocol UploadIntegrity: Sendable {
     func verifySingle(_ response: HTTPResponse, _ sent: PartChecksum, location: String) throws
 }
 
-/// S3: a part's ETag is the MD5 of its bytes; a completed object's ETag ends in `-<parts>`.
-public struct S3Integrity: UploadIntegrity {
-    public init() {}
+/// The checks an upload makes: Content-MD5 on every request (the store refuses altered bytes
+/// with BadDigest) and a plain-MD5 ETag compared with ours; with CRC-64 (OSS), the store's
+/// `x-oss-hash-crc64ecma` of every part and of the completed object (the parts' CRCs combined).
+public struct ChecksumPolicy: UploadIntegrity {
+    public var md5: Bool
+    public var crc64: Bool
+
+    public init(md5: Bool, crc64: Bool) {
+        self.md5 = md5
+        self.crc64 = crc64
+    }
+
+    /// `multipart.checksum` for a dialect: auto = MD5, plus CRC-64 on OSS.
+    public static func from(_ kind: MultipartSettings.ChecksumKind, oss: Bool) -> ChecksumPolicy {
+        switch kind {
+        case .auto: return ChecksumPolicy(md5: true, crc64: oss)
+        case .md5: return ChecksumPolicy(md5: true, crc64: false)
+        case .crc64: return ChecksumPolicy(md5: false, crc64: oss)
+        case .none: return ChecksumPolicy(md5: false, crc64: false)
+        }
+    }
+
+    static let crcHeader = "x-oss-hash-crc64ecma"
 
     public func checksum(_ bytes: UnsafeRawBufferPointer) -> PartChecksum {
-        PartChecksum(md5: Digest.hash(.md5, bytes), crc64: nil, length: Int64(bytes.count))
+        var crc: UInt64?
+        if crc64 {
+            var c = CRC64()
+            c.update(bytes)
+            crc = c.value
+        }
+        return PartChecksum(md5: md5 ? Digest.hash(.md5, bytes) : [], crc64: crc, length: Int64(bytes.count))
     }
 
     public func verifyPart(_ response: HTTPResponse, _ sent: PartChecksum, partNumber: Int, location: String) throws {
-        try Self.checkETag(response, sent, what: "part \(partNumber) of \(location)")
+        try verify(response, sent, what: "part \(partNumber) of \(location)")
     }
 
     public func verifySingle(_ response: HTTPResponse, _ sent: PartChecksum, location: String) throws {
-        try Self.checkETag(response, sent, what: location)
+        try verify(response, sent, what: location)
+    }
+
+    private func verify(_ response: HTTPResponse, _ sent: PartChecksum, what: String) throws {
+        if md5, !sent.md5.isEmpty, let raw = response.header("ETag") {
+            let etag = raw.trimmingCharacters(in: "\"").lowercased()
+            if etag.count == 32, etag.allSatisfy({ $0.isHexDigit }), etag != sent.md5.hex {
+                throw ArtifactError.corrupted("\(what): the store's ETag \(etag) is not the MD5 of the bytes sent (\(sent.md5.hex))")
+            }
+        }
+        if crc64, let mine = sent.crc64, let theirs = response.header(Self.crcHeader).flatMap({ UInt64($0) }), theirs != mine {
+            throw ArtifactError.corrupted("\(what): the store holds CRC-64 \(theirs), the bytes sent have \(mine)")
+        }
     }
 
     public func verifyObject(_ response: HTTPResponse, parts: [PartChecksum], location: String) throws {
         let f = (try? XMLReader.records(response.body, record: "__none__").fields) ?? [:]
-        guard let etag = f["ETag"]?.trimmingCharacters(in: "\"") else { return }
-        if let dash = etag.lastIndex(of: "-"), let n = Int(etag[etag.index(after: dash)...]), n != parts.count {
+        if let etag = f["ETag"]?.trimmingCharacters(in: "\""), let dash = etag.lastIndex(of: "-"),
+           let n = Int(etag[etag.index(after: dash)...]), n != parts.count {
             throw ArtifactError.corrupted("\(location): the completed object reports \(n) parts, \(parts.count) were sent")
         }
-    }
-
-    /// ETags that are plain MD5s (not SSE-KMS, not multipart) must equal ours.
-    static func checkETag(_ response: HTTPResponse, _ sent: PartChecksum, what: String) throws {
-        guard let raw = response.header("ETag") else { return }
-        let etag = raw.trimmingCharacters(in: "\"").lowercased()
-        guard etag.count == 32, etag.allSatisfy({ $0.isHexDigit }) else { return }
-        guard etag == sent.md5.hex else {
-            throw ArtifactError.corrupted("\(what): the store's ETag \(etag) is not the MD5 of the bytes sent (\(sent.md5.hex))")
+        if crc64, let theirs = response.header(Self.crcHeader).flatMap({ UInt64($0) }), parts.allSatisfy({ $0.crc64 != nil }) {
+            let whole = parts.reduce(UInt64(0)) { CRC64.combine($0, $1.crc64!, lengthB: $1.length) }
+            if whole != theirs {
+                throw ArtifactError.corrupted("\(location): the completed object has CRC-64 \(theirs), its parts combine to \(whole)")
+            }
         }
     }
 }

@@ -33,13 +33,13 @@ extension ObjectStoreClient {
     }
 
     /// GET of a byte range into a file at `fileOffset`; `ifMatch` guards against a new version.
-    public func getRange(_ key: String, offset: Int64, length: Int64, ifMatch: String?, into fd: FileDescriptor, fileOffset: Int64) async throws -> Int64 {
+    public func getRange(_ key: String, offset: Int64, length: Int64, ifMatch: String?, into fd: FileDescriptor, fileOffset: Int64,
+                         crc64: Bool = false) async throws -> HTTPResponse {
         var op = StoreOperation("GetObject", "GET", key: key)
         if length > 0 { op.headers.append(("Range", "bytes=\(offset)-\(offset + length - 1)")) }
         if let ifMatch { op.headers.append(("If-Match", ifMatch)) }
-        op.responseBody = .file(fd, offset: fileOffset)
-        let r = try await send(op)
-        return r.bodyLength
+        op.responseBody = .file(fd, offset: fileOffset, crc64: crc64)
+        return try await send(op)
     }
 
     /// Streamed GET from `offset` on.
@@ -233,6 +233,26 @@ extension ObjectStoreClient {
             }
         } while keyMarker != nil
         return out
+    }
+
+    // MARK: archived objects
+
+    /// Starts restoring an archived object (already restoring counts as started).
+    public func restoreObject(_ key: String) async throws {
+        var op = StoreOperation("RestoreObject", "POST", key: key)
+        op.query = [("restore", "")]
+        op.payloadHash = SigV4Signer.emptyPayloadHash
+        op.accept = [409]      // RestoreAlreadyInProgress
+        _ = try await send(op)
+    }
+
+    /// True once the restored copy can be read (`x-oss-restore` / `x-amz-restore` says so).
+    public func restoreFinished(_ key: String) async throws -> Bool {
+        var op = StoreOperation("HeadObject", "HEAD", key: key)
+        op.accept = [404]
+        let r = try await send(op)
+        guard let state = r.header("\(meta)restore") else { return false }
+        return state.contains("ongoing-request=\"false\"")
     }
 
     // MARK: bucket

@@ -130,30 +130,46 @@ public final class RemoteStore: ArtifactStore, @unchecked Sendable {
 
     // MARK: downloads
 
+    /// Whether whole-object CRC-64 checks apply (OSS sends `x-oss-hash-crc64ecma`).
+    var checksCRC64: Bool { (integrity as? ChecksumPolicy)?.crc64 ?? false }
+
     /// Big objects come down as parallel ranged GETs (every range If-Match the same ETag) written
-    /// in place into a temp file beside `path`; the size is checked, the file synced and renamed.
+    /// in place into a temp file beside `path`; the size (and on OSS the CRC-64) is checked, the
+    /// file synced and renamed.
     public func download(_ object: ObjectInfo, to path: String) async throws {
+        try await restoringIfArchived(object) { try await self.downloadOnce(object, to: path) }
+    }
+
+    private func downloadOnce(_ object: ObjectInfo, to path: String) async throws {
         let client = try await client()
         let parent = FileSystem.parent(path)
         try FileSystem.makeDirectories(parent)
         let name = String(path[path.index(after: path.lastIndex(of: "/") ?? path.startIndex)...])
         let temp = parent + "/" + FileSystem.uniqueName(prefix: ".\(name.prefix(64)).argo-partial-")
         let fd = try FileDescriptor.createExclusive(temp)
+        let crc = checksCRC64
         do {
             let partSize = configuration.load.partSize
-            if object.size > partSize {
-                try fd.truncate(to: object.size)
-                let ranges = stride(from: Int64(0), to: object.size, by: Int(partSize)).map { ($0, min(partSize, object.size - $0)) }
-                try await forEachConcurrently(ranges, limit: configuration.load.concurrency) { (off, len) in
-                    let got = try await client.getRange(object.key, offset: off, length: len, ifMatch: object.etag, into: fd, fileOffset: off)
-                    guard got == len else {
-                        throw ArtifactError.corrupted("\(self.locate(object.key)): bytes \(off)-\(off + len - 1) came back as \(got) bytes")
-                    }
+            let ranges = object.size > partSize
+                ? stride(from: Int64(0), to: object.size, by: Int(partSize)).map { ($0, min(partSize, object.size - $0)) }
+                : [(Int64(0), Int64(0))]
+            if object.size > partSize { try fd.truncate(to: object.size) }
+            let pieces = Locked([Int64: (crc: UInt64?, length: Int64, whole: UInt64?)]())
+            try await forEachConcurrently(ranges, limit: configuration.load.concurrency) { (off, len) in
+                let r = try await client.getRange(object.key, offset: off, length: len, ifMatch: object.etag, into: fd, fileOffset: off, crc64: crc)
+                let want = len == 0 ? object.size : len
+                guard r.bodyLength == want else {
+                    throw ArtifactError.corrupted("\(self.locate(object.key)): bytes \(off)-\(off + want - 1) came back as \(r.bodyLength) bytes")
                 }
-            } else {
-                let got = try await client.getRange(object.key, offset: 0, length: 0, ifMatch: object.etag, into: fd, fileOffset: 0)
-                guard got == object.size else {
-                    throw ArtifactError.corrupted("\(locate(object.key)): expected \(object.size) bytes, got \(got)")
+                pieces.withLock { $0[off] = (r.crc64, r.bodyLength, r.header(ChecksumPolicy.crcHeader).flatMap { UInt64($0) }) }
+            }
+            if crc {
+                let ordered = pieces.current.sorted { $0.key < $1.key }.map(\.value)
+                if let expected = ordered.compactMap(\.whole).first, ordered.allSatisfy({ $0.crc != nil }) {
+                    let got = ordered.reduce(UInt64(0)) { CRC64.combine($0, $1.crc!, lengthB: $1.length) }
+                    guard got == expected else {
+                        throw ArtifactError.corrupted("\(locate(object.key)): the bytes received have CRC-64 \(got), the store says \(expected)")
+                    }
                 }
             }
             let size = Int64(try fd.status().st_size)
@@ -173,21 +189,33 @@ public final class RemoteStore: ArtifactStore, @unchecked Sendable {
     }
 
     /// Streams the object. A dropped connection is healed once by resuming at the byte reached
-    /// (If-Match keeps two versions from mixing); a short body is an error, never an end.
+    /// (If-Match keeps two versions from mixing); a short body is an error, never an end; on OSS
+    /// the bytes sent are checked against the object's CRC-64 before the stream may complete.
     public func read(_ object: ObjectInfo, chunkSize: Int, into sink: ArtifactByteSink) async throws {
+        try await restoringIfArchived(object) { try await self.readOnce(object, chunkSize: chunkSize, into: sink) }
+    }
+
+    private func readOnce(_ object: ObjectInfo, chunkSize: Int, into sink: ArtifactByteSink) async throws {
         let client = try await client()
         var offset: Int64 = 0
         var resumed = false
+        var crc = CRC64()
+        var expectedCRC: UInt64?
         while true {
             do {
                 let s = try await client.getStream(object.key, offset: offset, ifMatch: object.etag)
                 defer { s.cancel() }
+                if expectedCRC == nil { expectedCRC = s.header(ChecksumPolicy.crcHeader).flatMap { UInt64($0) } }
                 while let chunk = try await s.next(max: chunkSize) {
+                    if checksCRC64 { crc.update(chunk) }
                     try await sink.send(chunk)
                     offset += Int64(chunk.count)
                 }
                 guard offset == object.size else {
                     throw ArtifactError.corrupted("\(locate(object.key)): the store sent \(offset) of \(object.size) bytes")
+                }
+                if checksCRC64, let expectedCRC, crc.value != expectedCRC {
+                    throw ArtifactError.corrupted("\(locate(object.key)): the bytes streamed have CRC-64 \(crc.value), the store says \(expectedCRC)")
                 }
                 return
             } catch let e as HTTPClientError where e.isTransient && !resumed && offset < object.size {
@@ -196,6 +224,26 @@ public final class RemoteStore: ArtifactStore, @unchecked Sendable {
             } catch let e as StoreError where e.code == "PreconditionFailed" {
                 throw ArtifactError.conflict("\(locate(object.key)) was overwritten while being streamed (its ETag changed)")
             }
+        }
+    }
+
+    /// An archived object (OSS Archive / ColdArchive, S3 Glacier) cannot be read until restored:
+    /// restore it and wait when `restoreArchived` is set, otherwise say what to do.
+    private func restoringIfArchived(_ object: ObjectInfo, _ body: () async throws -> Void) async throws {
+        do {
+            try await body()
+        } catch let e as StoreError where e.code == "InvalidObjectState" {
+            guard configuration.restoreArchived else {
+                throw ArtifactError.conflict("\(locate(object.key)) is archived; restore it first (or set restoreArchived: true to let the plugin do it)")
+            }
+            let client = try await client()
+            Log.store.info("\(locate(object.key)) is archived: restoring it before reading")
+            try await client.restoreObject(object.key)
+            while true {
+                try await Task.sleep(for: .seconds(ProcessInfo.processInfo.environment["ARGO_PLUGIN_RESTORE_POLL_SECONDS"].flatMap { Int($0) } ?? 10))
+                if try await client.restoreFinished(object.key) { break }
+            }
+            try await body()
         }
     }
 
@@ -270,13 +318,41 @@ public final class RemoteStore: ArtifactStore, @unchecked Sendable {
 }
 
 /// S3 configuration → store.
+/// OSS configuration → store.
+enum OSSStoreFactory {
+    static func make(_ c: PluginConfiguration) throws -> RemoteStore {
+        guard let region = c.region ?? regionFromEndpoint(c.endpoint!.host) else {
+            throw ConfigError("region", "cannot be derived from endpoint \(c.endpoint!); set it (e.g. region: cn-hangzhou)")
+        }
+        var headers: [(String, String)] = []
+        if let sc = c.storageClass { headers.append(("x-oss-storage-class", sc)) }
+        return RemoteStore(configuration: c, dialect: OSSDialect(region: region), credentials: try OSSCredentials.provider(c),
+                           integrity: ChecksumPolicy.from(c.multipart.checksum, oss: true), objectHeaders: headers)
+    }
+
+    /// `oss-cn-hangzhou.aliyuncs.com`, `oss-cn-hangzhou-internal.aliyuncs.com`,
+    /// `cn-hangzhou.oss.aliyuncs.com`; accelerate and custom domains name no region.
+    static func regionFromEndpoint(_ host: String) -> String? {
+        guard host.hasSuffix(".aliyuncs.com") else { return nil }
+        let first = host.split(separator: ".")[0]
+        if first.hasPrefix("oss-") {
+            var r = String(first.dropFirst(4))
+            if r.hasSuffix("-internal") { r.removeLast("-internal".count) }
+            return r.hasPrefix("accelerate") ? nil : r
+        }
+        let parts = host.split(separator: ".")
+        if parts.count >= 4, parts[1] == "oss" { return String(parts[0]) }
+        return nil
+    }
+}
+
 enum S3StoreFactory {
     static func make(_ c: PluginConfiguration) throws -> RemoteStore {
         let region = c.region ?? regionFromEndpoint(c.endpoint!.host) ?? "us-east-1"
         var headers: [(String, String)] = []
         if let sc = c.storageClass { headers.append(("x-amz-storage-class", sc)) }
         return RemoteStore(configuration: c, dialect: S3Dialect(region: region), credentials: try S3Credentials.provider(c),
-                           integrity: S3Integrity(), objectHeaders: headers)
+                           integrity: ChecksumPolicy.from(c.multipart.checksum, oss: false), objectHeaders: headers)
     }
 
     /// `s3.us-west-2.amazonaws.com`, `s3-us-west-2.amazonaws.com`, `bucket.s3.eu-central-1.amazonaws.com`.
