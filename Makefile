@@ -4,7 +4,7 @@ PYTHON ?= python3
 BIN := .build/debug/argo-artifact-plugin
 RUN_DIR := $(CURDIR)/run
 
-.PHONY: all build build-release run test test-swift test-integration proto bench bench-rpc fixtures clean deps deps-test
+.PHONY: all build build-release run test test-large test-swift test-integration proto bench bench-rpc fixtures clean deps deps-test
 
 all: build
 
@@ -31,6 +31,10 @@ test: deps-test build
 	swift build --build-tests
 	swift test --skip-build
 	$(PYTHON) -m pytest -q Tests/integration
+
+## make test-large (opt-in): a 6 GiB object to RGW on bluestore and back (needs ~8 GiB of disk)
+test-large: deps-test build
+	OSD_STORE=bluestore ARGO_PLUGIN_LARGE=1 $(PYTHON) -m pytest -q -s Tests/integration/test_large.py
 
 test-swift: build
 	swift build --build-tests

@@ -196,6 +196,11 @@ final class CurlTransfer: @unchecked Sendable {
     /// Returns bytes taken, or the pause marker when the streaming caller is behind.
     private func onBody(_ data: UnsafeRawBufferPointer) -> Int {
         inBody = true
+        if status >= 300, case .file = responseBody {
+            // An error answer is an XML document for the message, not file content.
+            if body.count < 64 * 1024 { body.append(contentsOf: data.prefix(64 * 1024 - body.count)) }
+            return data.count
+        }
         switch responseBody {
         case .buffer(let limit):
             guard body.count + data.count <= limit else { tooLarge = true; return 0 }

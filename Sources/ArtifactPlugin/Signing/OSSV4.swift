@@ -73,6 +73,7 @@ public struct OSSDialect: StoreDialect {
     public var locationScheme: String { "oss" }
     public var headerPrefix: String { "x-oss-" }
     public var limits: StoreLimits { .oss }
+    public var encodesListTokens: Bool { true }
     public var transientErrorCodes: Set<String> { ["RequestTimeout", "ServiceBusy", "InternalError", "ServiceUnavailable", "Throttling", "RequestTimeTooSkewed", "OperationAborted"] }
 
     public init(region: String) { self.region = region }

@@ -33,8 +33,28 @@ public struct MultipartUploader: Sendable {
 
     private func putSingle(fd: FileDescriptor, size: Int64, key: String) async throws {
         let cks = try await BlockingIO.run { try Self.checksumFile(fd, offset: 0, length: size, integrity: integrity) }
-        let r = try await client.putObject(key, body: .file(fd, offset: 0, length: size), md5: cks.md5.isEmpty ? nil : cks.md5, extraHeaders: objectHeaders)
-        try integrity.verifySingle(r, cks, location: client.locate(key))
+        try await putVerified(key: key, body: .file(fd, offset: 0, length: size), cks: cks)
+    }
+
+    /// One PutObject whose answer must show our bytes; a mismatch sends it again, and if it
+    /// keeps failing the damaged object is deleted rather than left looking complete.
+    func putVerified(key: String, body: HTTPRequestBody, cks: PartChecksum) async throws {
+        for attempt in 1...Self.partAttempts {
+            do {
+                let r = try await client.putObject(key, body: body, md5: cks.md5.isEmpty ? nil : cks.md5, extraHeaders: objectHeaders)
+                try integrity.verifySingle(r, cks, location: client.locate(key))
+                return
+            } catch let e as StoreError where (e.code == "BadDigest" || e.code == "InvalidDigest") && attempt < Self.partAttempts {
+                Log.transfer.warning("\(client.locate(key)) arrived damaged (\(e.code)); sending it again")
+            } catch let e as ArtifactError {
+                guard case .corrupted = e else { throw e }
+                guard attempt < Self.partAttempts else {
+                    try? await client.deleteObject(key)
+                    throw e
+                }
+                Log.transfer.warning("\(e); sending it again")
+            }
+        }
     }
 
     static func checksumFile(_ fd: FileDescriptor, offset: Int64, length: Int64, integrity: UploadIntegrity) throws -> PartChecksum {
@@ -241,9 +261,7 @@ public struct MultipartUploader: Sendable {
                 }
                 if uploadID == nil {
                     let bytes = UnsafeRawBufferPointer(rebasing: buffer.bytes[..<filled])
-                    let cks = integrity.checksum(bytes)
-                    let r = try await client.putObject(key, body: .buffer(bytes), md5: cks.md5.isEmpty ? nil : cks.md5, extraHeaders: objectHeaders)
-                    try integrity.verifySingle(r, cks, location: location)
+                    try await putVerified(key: key, body: .buffer(bytes), cks: integrity.checksum(bytes))
                     pool.release(buffer)
                     progress.add(bytes: Int64(filled))
                 } else {

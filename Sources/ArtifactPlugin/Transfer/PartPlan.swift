@@ -13,7 +13,8 @@ public struct PartPlan: Sendable, Equatable {
         let mib: Int64 = 1 << 20
         let needed = (size + Int64(limits.maxParts) - 1) / Int64(limits.maxParts)
         let neededRounded = (needed + mib - 1) / mib * mib
-        var part = max(preferredPartSize, neededRounded, limits.minPartSize)
+        var part = max(preferredPartSize, limits.minPartSize)
+        if part < needed { part = neededRounded }
         if part > limits.maxPartSize {
             // The rounding may overshoot for sizes near the limit; the exact minimum may still fit.
             part = max(needed, limits.minPartSize)

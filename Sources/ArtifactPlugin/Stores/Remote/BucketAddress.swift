@@ -28,6 +28,11 @@ public struct BucketAddress: Sendable, Hashable {
 
     public var host: String { pathStyle ? endpointHost : "\(bucket).\(endpointHost)" }
 
+    /// Path-style wire path, for tests and oracles.
+    public static func pathFor(bucket: String, key: String?) -> String {
+        "/\(bucket)" + (key.map { "/" + URIEncoding.encode($0, keepSlash: true) } ?? "")
+    }
+
     /// The wire path for a key (nil: the bucket itself).
     public func encodedPath(_ key: String?) -> String {
         let k = key.map { "/" + URIEncoding.encode($0, keepSlash: true) } ?? "/"

@@ -74,7 +74,8 @@ extension ObjectStoreClient {
                               lastModified: rec["LastModified"].flatMap(HTTPDate.parseISO8601) ?? 0, etag: rec["ETag"])
         }
         let truncated = fields["IsTruncated"] == "true"
-        let next = truncated ? fields["NextContinuationToken"] : nil
+        var next = truncated ? fields["NextContinuationToken"] : nil
+        if dialect.encodesListTokens { next = next.map(Self.urlDecode) }
         if truncated && next == nil {
             throw StoreError(dialect: dialect.name, operation: "ListObjectsV2", location: locate(prefix), status: r.status,
                              code: "MissingContinuationToken", message: "listing is truncated but has no continuation token", requestID: nil)

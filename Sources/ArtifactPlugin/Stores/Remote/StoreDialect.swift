@@ -27,6 +27,12 @@ public protocol StoreDialect: Sendable {
     func sign(_ request: inout SignableRequest, credentials: Credentials, date: Int64)
     /// Error codes worth another attempt.
     var transientErrorCodes: Set<String> { get }
+    /// With `encoding-type=url`, the listing's continuation token comes URL-encoded too (OSS).
+    var encodesListTokens: Bool { get }
+}
+
+extension StoreDialect {
+    public var encodesListTokens: Bool { false }
 }
 
 public struct StoreLimits: Sendable {
