@@ -14,7 +14,12 @@ deps:
 deps-test:
 	@scripts/install-deps.sh test
 
+# A stale build plan (left by `swift run`) makes SwiftPM compile swift-protobuf's bundled C++
+# protoc (10+ minutes); dropping the plan costs a few seconds.
+PLAN_GUARD = rm -f .build/debug.yaml .build/*/debug/description.json
+
 build: deps
+	@$(PLAN_GUARD)
 	swift build --product argo-artifact-plugin
 
 build-release: deps

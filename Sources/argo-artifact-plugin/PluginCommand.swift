@@ -61,6 +61,8 @@ struct Serve: AsyncParsableCommand {
         let rpc = ArtifactRPCServer(service: PluginService(),
                                     maxReceiveMessageSize: Int(Quantities.parseSize(maxReceiveMessageSize)!),
                                     logger: logger)
+        // Signals are watched before the socket exists: Argo may send SIGTERM the moment it sees it.
+        let termination = TerminationSignal()
         let server = try HTTP2Server(configuration: .init(socketPath: socket), handler: rpc, logger: logger)
         do {
             try server.start()
@@ -70,37 +72,49 @@ struct Serve: AsyncParsableCommand {
         }
         logger.info("argo-artifact-plugin \(PluginVersion.current) serving gRPC and JSON on \(socket)")
 
-        let signalName = await waitForTermination()
+        let signalName = await termination.wait()
         logger.info("\(signalName): shutting down (grace period \(gracePeriod)s, \(server.inFlight) call(s) in flight)")
         await server.shutdown(grace: .seconds(gracePeriod))
         logger.info("stopped")
     }
-
-    /// Suspends until SIGTERM or SIGINT arrives; returns its name.
-    private func waitForTermination() async -> String {
-        signal(SIGTERM, SIG_IGN)
-        signal(SIGINT, SIG_IGN)
-        let queue = DispatchQueue(label: "signals")
-        return await withCheckedContinuation { (c: CheckedContinuation<String, Never>) in
-            let once = Locked(false)
-            var sources: [DispatchSourceSignal] = []
-            for (sig, name) in [(SIGTERM, "SIGTERM"), (SIGINT, "SIGINT")] {
-                let s = DispatchSource.makeSignalSource(signal: sig, queue: queue)
-                s.setEventHandler {
-                    if once.withLock({ f in defer { f = true }; return !f }) { c.resume(returning: name) }
-                }
-                s.resume()
-                sources.append(s)
-            }
-            SignalSources.keep(sources)
-        }
-    }
 }
 
-/// Keeps the signal sources alive for the life of the process.
-enum SignalSources {
-    nonisolated(unsafe) static var retained: [DispatchSourceSignal] = []
-    static func keep(_ s: [DispatchSourceSignal]) { retained = s }
+/// SIGTERM / SIGINT, caught from the moment this is created; `wait` returns the first one's name.
+final class TerminationSignal: @unchecked Sendable {
+    private let received = Locked<(name: String?, waiter: CheckedContinuation<String, Never>?)>((nil, nil))
+    private var sources: [DispatchSourceSignal] = []
+
+    init() {
+        let queue = DispatchQueue(label: "signals")
+        for (sig, name) in [(SIGTERM, "SIGTERM"), (SIGINT, "SIGINT")] {
+            signal(sig, SIG_IGN)
+            let s = DispatchSource.makeSignalSource(signal: sig, queue: queue)
+            s.setEventHandler { [weak self] in self?.fire(name) }
+            s.resume()
+            sources.append(s)
+        }
+    }
+
+    private func fire(_ name: String) {
+        let w = received.withLock { r -> CheckedContinuation<String, Never>? in
+            guard r.name == nil else { return nil }
+            r.name = name
+            defer { r.waiter = nil }
+            return r.waiter
+        }
+        w?.resume(returning: name)
+    }
+
+    func wait() async -> String {
+        await withCheckedContinuation { c in
+            let already = received.withLock { r -> String? in
+                if let n = r.name { return n }
+                r.waiter = c
+                return nil
+            }
+            if let already { c.resume(returning: already) }
+        }
+    }
 }
 
 struct GC: AsyncParsableCommand {

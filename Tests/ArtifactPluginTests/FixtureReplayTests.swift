@@ -45,12 +45,18 @@ final class FixtureReplayTests: XCTestCase {
         let session = try JSONDecoder().decode(Session.self, from: data)
         try materialize(session)
 
-        let socket = NSTemporaryDirectory() + "replay-\(getpid()).sock"
-        let logger = Logger(label: "replay")
-        let server = try HTTP2Server(configuration: .init(socketPath: socket),
+        // ARGO_PLUGIN_REPLAY_SOCKET replays against a running plugin binary instead.
+        var socket = NSTemporaryDirectory() + "replay-\(getpid()).sock"
+        var server: HTTP2Server?
+        if let external = ProcessInfo.processInfo.environment["ARGO_PLUGIN_REPLAY_SOCKET"] {
+            socket = external
+        } else {
+            let logger = Logger(label: "replay")
+            server = try HTTP2Server(configuration: .init(socketPath: socket),
                                      handler: ArtifactRPCServer(service: PluginService(), logger: logger), logger: logger)
-        try server.start()
-        defer { Task { await server.shutdown(grace: .seconds(1)) } }
+            try server!.start()
+        }
+        defer { if let server { Task { await server.shutdown(grace: .seconds(1)) } } }
 
         var options = HTTPTransportOptions()
         options.unixSocketPath = socket

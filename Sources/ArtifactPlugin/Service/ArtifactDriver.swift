@@ -55,7 +55,7 @@ public struct ArtifactDriver: Sendable {
 
     public func load(_ key: String, to path: String) async throws -> Transferred {
         if let object = try await store.head(key) {
-            try await store.download(object, to: path)
+            try await store.download(object, to: path, sync: true)
             return Transferred(objects: 1, bytes: object.size)
         }
         let prefix = ArtifactKeys.directoryPrefix(key)
@@ -89,8 +89,10 @@ public struct ArtifactDriver: Sendable {
             }
             let files = objects.filter { !$0.isMarker }
             try await forEachConcurrently(files, limit: configuration.load.concurrency) { o in
-                try await store.download(o, to: staging + "/" + String(o.key.dropFirst(prefix.count)))
+                try await store.download(o, to: staging + "/" + String(o.key.dropFirst(prefix.count)), sync: false)
             }
+            // One flush for the whole tree instead of an fsync per file.
+            try await BlockingIO.run { try FileSystem.syncFileSystem(containing: staging) }
             done.objects = files.count
             done.bytes = files.reduce(0) { $0 + $1.size }
             try await BlockingIO.run {

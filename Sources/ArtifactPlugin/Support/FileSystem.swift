@@ -79,13 +79,23 @@ public final class FileDescriptor: @unchecked Sendable {
 
     /// Copies `length` bytes from `source` (at 0) to this file (at 0) inside the kernel when it
     /// can (copy_file_range, as cp does), with a read/write loop as the fallback.
+    /// Writeback of each copied stretch starts at once, so the final fsync has little left to do
+    /// and copying overlaps writing to disk.
     public func copy(from source: FileDescriptor, length: Int64) throws {
         var inOff: Int64 = 0
         var outOff: Int64 = 0
+        let stretch: Int64 = 64 << 20
+        var flushedTo: Int64 = 0
         while inOff < length {
-            let want = Int(min(length - inOff, 1 << 30))
+            let want = Int(min(length - inOff, stretch))
             let n = argo_copy_file_range(source.fd, &inOff, fd, &outOff, want)
-            if n > 0 { continue }
+            if n > 0 {
+                if outOff - flushedTo >= stretch || outOff == length {
+                    _ = argo_start_writeback(fd, flushedTo, outOff - flushedTo)
+                    flushedTo = outOff
+                }
+                continue
+            }
             if n == 0 { break }
             if errno == EINTR { continue }
             if errno == EXDEV || errno == ENOSYS || errno == EINVAL || errno == EOPNOTSUPP {
@@ -166,16 +176,25 @@ public enum FileSystem {
         return names
     }
 
-    /// mkdir -p; directories made here are 0755.
+    /// mkdir -p; directories made here are 0755. Only the missing tail of the path is created.
     public static func makeDirectories(_ path: String) throws {
-        var current = path.hasPrefix("/") ? "" : "."
-        for part in path.split(separator: "/") {
+        var st = stat()
+        if stat(path, &st) == 0, (st.st_mode & S_IFMT) == S_IFDIR { return }
+        let parts = path.split(separator: "/")
+        var existing = parts.count
+        var probe = path
+        while existing > 0 {
+            if stat(probe, &st) == 0 { break }
+            existing -= 1
+            probe = parent(probe)
+        }
+        var current = (path.hasPrefix("/") ? "" : ".") + parts.prefix(existing).map { "/" + $0 }.joined()
+        for part in parts.dropFirst(existing) {
             current += "/" + part
             if mkdir(current, 0o755) != 0 && errno != EEXIST {
                 throw FileSystemError.last("create directory", current)
             }
         }
-        var st = stat()
         guard stat(path, &st) == 0, (st.st_mode & S_IFMT) == S_IFDIR else {
             throw FileSystemError(operation: "create directory (a file is in the way)", path: path, code: ENOTDIR)
         }

@@ -2,7 +2,8 @@
 public enum LocalFiles {
     /// Writes `path` through a temp file beside it, synced and renamed: a reader never sees a
     /// partial file, and a failed write leaves an existing file untouched.
-    public static func writeAtomically(_ path: String, _ fill: (FileDescriptor) throws -> Void) throws {
+    /// With `sync: false` the caller syncs a whole batch at once (see `FileSystem.syncFileSystem`).
+    public static func writeAtomically(_ path: String, sync: Bool = true, _ fill: (FileDescriptor) throws -> Void) throws {
         let dir = FileSystem.parent(path)
         try FileSystem.makeDirectories(dir)
         let base = String(path[path.index(after: path.lastIndex(of: "/") ?? path.startIndex)...])
@@ -10,7 +11,7 @@ public enum LocalFiles {
         do {
             let out = try FileDescriptor.createExclusive(temp)
             try fill(out)
-            try out.sync()
+            if sync { try out.sync() }
             if let (kind, _) = try FileSystem.kind(path), kind == .directory {
                 throw ArtifactError.conflict("cannot write file \(path): a directory is there")
             }

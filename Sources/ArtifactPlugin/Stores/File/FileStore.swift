@@ -252,11 +252,11 @@ public final class FileStore: ArtifactStore {
         return try FileDescriptor.openForReading(p)
     }
 
-    public func download(_ object: ObjectInfo, to destination: String) async throws {
+    public func download(_ object: ObjectInfo, to destination: String, sync: Bool) async throws {
         try await BlockingIO.run { [self] in
             let src = try openObject(object)
             let size = Int64(try src.status().st_size)
-            try LocalFiles.writeAtomically(destination) { out in
+            try LocalFiles.writeAtomically(destination, sync: sync) { out in
                 try out.copy(from: src, length: size)
             }
         }

@@ -136,11 +136,11 @@ public final class RemoteStore: ArtifactStore, @unchecked Sendable {
     /// Big objects come down as parallel ranged GETs (every range If-Match the same ETag) written
     /// in place into a temp file beside `path`; the size (and on OSS the CRC-64) is checked, the
     /// file synced and renamed.
-    public func download(_ object: ObjectInfo, to path: String) async throws {
-        try await restoringIfArchived(object) { try await self.downloadOnce(object, to: path) }
+    public func download(_ object: ObjectInfo, to path: String, sync: Bool) async throws {
+        try await restoringIfArchived(object) { try await self.downloadOnce(object, to: path, sync: sync) }
     }
 
-    private func downloadOnce(_ object: ObjectInfo, to path: String) async throws {
+    private func downloadOnce(_ object: ObjectInfo, to path: String, sync: Bool) async throws {
         let client = try await client()
         let parent = FileSystem.parent(path)
         try FileSystem.makeDirectories(parent)
@@ -174,7 +174,7 @@ public final class RemoteStore: ArtifactStore, @unchecked Sendable {
             }
             let size = Int64(try fd.status().st_size)
             guard size == object.size else { throw ArtifactError.corrupted("\(locate(object.key)): wrote \(size) bytes, expected \(object.size)") }
-            try await BlockingIO.run { try fd.sync() }
+            if sync { try await BlockingIO.run { try fd.sync() } }
             if let (kind, _) = try FileSystem.kind(path), kind == .directory {
                 throw ArtifactError.conflict("cannot write file \(path): a directory is there")
             }
