@@ -138,3 +138,66 @@ def curl_json(sock, route, body, extra=()):
                          capture_output=True, text=True, timeout=60)
     text, _, status = out.stdout.rpartition("\n")
     return int(status or 0), text
+
+
+# --- files for tests -------------------------------------------------------------------------
+
+MiB = 1 << 20
+
+
+def sha256_file(path):
+    import hashlib
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for b in iter(lambda: f.read(MiB), b""):
+            h.update(b)
+    return h.hexdigest()
+
+
+def pattern_file(path, size, seed=1):
+    """`size` bytes that differ in every MiB (so misplaced parts show), quick to write."""
+    import hashlib
+    block = hashlib.sha256(str(seed).encode()).digest() * (MiB // 32)
+    with open(path, "wb") as f:
+        left, i = size, 0
+        while left > 0:
+            n = min(left, MiB)
+            f.write((i.to_bytes(8, "little") + block[8:])[:n])
+            left -= n
+            i += 1
+    return path
+
+
+def random_file(path, size):
+    with open(path, "wb") as f:
+        left = size
+        while left > 0:
+            n = min(left, MiB)
+            f.write(os.urandom(n))
+            left -= n
+    return path
+
+
+def tree_digest(path):
+    """{relative path: sha256} of every file under `path`, empty directories as `dir/`."""
+    out = {}
+    for d, dirs, files in os.walk(path):
+        for n in files:
+            p = os.path.join(d, n)
+            out[os.path.relpath(p, path)] = sha256_file(p)
+        for n in dirs:
+            p = os.path.join(d, n)
+            if not os.listdir(p):
+                out[os.path.relpath(p, path) + "/"] = "dir"
+    return out
+
+
+def make_tree(base, mid_size=300_000):
+    """A directory artifact with nesting, an empty directory, a long and a non-ASCII name."""
+    (base / "sub" / "deeper").mkdir(parents=True)
+    (base / "empty").mkdir()
+    (base / "top.txt").write_bytes(b"top\n")
+    (base / "sub" / "mid.bin").write_bytes(os.urandom(mid_size))
+    (base / "sub" / "deeper" / ("long-name-" + "x" * 120 + ".txt")).write_bytes(b"long\n")
+    (base / "sub" / "spaces and ünïcode+plus.txt").write_bytes("ü\n".encode())
+    return base

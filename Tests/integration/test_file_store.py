@@ -2,44 +2,21 @@
 import hashlib
 import io
 import os
-import signal
-import subprocess
 import tarfile
 import time
 
 import grpc
 import pytest
 
-from harness import Plugin, artifact, pb
+from harness import Plugin, artifact, make_tree, pb, sha256_file, tree_digest
 
 MiB = 1 << 20
 
 
-def sha(path):
-    return hashlib.sha256(open(path, "rb").read()).hexdigest()
 
 
-def tree(path):
-    out = {}
-    for d, dirs, files in os.walk(path):
-        for n in files:
-            p = os.path.join(d, n)
-            out[os.path.relpath(p, path)] = sha(p)
-        for n in dirs:
-            p = os.path.join(d, n)
-            if not os.listdir(p):
-                out[os.path.relpath(p, path) + "/"] = "dir"
-    return out
 
 
-def make_tree(base):
-    (base / "sub" / "deeper").mkdir(parents=True)
-    (base / "empty").mkdir()
-    (base / "top.txt").write_bytes(b"top\n")
-    (base / "sub" / "mid.bin").write_bytes(os.urandom(300_000))
-    (base / "sub" / "deeper" / ("long-name-" + "x" * 120 + ".txt")).write_bytes(b"long\n")
-    (base / "sub" / "ünïcode.txt").write_bytes("ü\n".encode())
-    return base
 
 
 def save(stub, path, key, cfg):
@@ -63,8 +40,8 @@ def test_file_round_trip(plugin, store, tmp_path):
     stub = plugin.stub()
     assert save(stub, src, "wf/pod/f.bin", cfg).success
     assert load(stub, "wf/pod/f.bin", tmp_path / "new" / "dir" / "f.bin", cfg).success
-    assert sha(tmp_path / "new" / "dir" / "f.bin") == sha(src)
-    assert hashlib.sha256(stream(stub, "wf/pod/f.bin", cfg)).hexdigest() == sha(src)
+    assert sha256_file(tmp_path / "new" / "dir" / "f.bin") == sha256_file(src)
+    assert hashlib.sha256(stream(stub, "wf/pod/f.bin", cfg)).hexdigest() == sha256_file(src)
 
 
 def test_directory_round_trip_listing_and_tar(plugin, store, tmp_path):
@@ -74,19 +51,19 @@ def test_directory_round_trip_listing_and_tar(plugin, store, tmp_path):
     assert save(stub, src, "wf/pod/out", cfg).success
     listed = stub.ListObjects(pb.ListObjectsRequest(artifact=artifact("wf/pod/out", cfg)))
     assert listed.error == ""
-    assert sorted(listed.objects) == sorted("wf/pod/out/" + k for k in tree(src) if not k.endswith("/"))
+    assert sorted(listed.objects) == sorted("wf/pod/out/" + k for k in tree_digest(src) if not k.endswith("/"))
     assert stub.IsDirectory(pb.IsDirectoryRequest(artifact=artifact("wf/pod/out", cfg))).is_directory
     assert stub.IsDirectory(pb.IsDirectoryRequest(artifact=artifact("wf/pod/out/", cfg))).is_directory
     assert not stub.IsDirectory(pb.IsDirectoryRequest(artifact=artifact("wf/pod/out/top.txt", cfg))).is_directory
     assert not stub.IsDirectory(pb.IsDirectoryRequest(artifact=artifact("wf/pod/ou", cfg))).is_directory
 
     assert load(stub, "wf/pod/out", tmp_path / "back", cfg).success
-    assert tree(tmp_path / "back") == tree(src)
+    assert tree_digest(tmp_path / "back") == tree_digest(src)
 
     data = stream(stub, "wf/pod/out", cfg)
     with tarfile.open(fileobj=io.BytesIO(data)) as tf:
         tf.extractall(tmp_path / "untar")
-    assert tree(tmp_path / "untar") == tree(src)
+    assert tree_digest(tmp_path / "untar") == tree_digest(src)
 
 
 def test_key_with_and_without_trailing_slash(plugin, store, tmp_path):
@@ -95,7 +72,7 @@ def test_key_with_and_without_trailing_slash(plugin, store, tmp_path):
     stub = plugin.stub()
     assert save(stub, src, "slash/d/", cfg).success
     assert load(stub, "slash/d", tmp_path / "l1", cfg).success
-    assert tree(tmp_path / "l1") == tree(src)
+    assert tree_digest(tmp_path / "l1") == tree_digest(src)
     assert stub.Delete(pb.DeleteArtifactRequest(artifact=artifact("slash/d/", cfg))).success
     assert not (root / "slash").exists()
 
@@ -185,7 +162,7 @@ def test_stored_key_crafted_to_escape_on_load(plugin, store, tmp_path):
     stub = plugin.stub()
     r = load(stub, "evil", tmp_path / "dest", cfg)
     assert r.success, r.error
-    assert tree(tmp_path / "dest") == {"ok.txt": hashlib.sha256(b"fine").hexdigest()}
+    assert tree_digest(tmp_path / "dest") == {"ok.txt": hashlib.sha256(b"fine").hexdigest()}
     r = load(stub, "evil/link/hostname", tmp_path / "h", cfg)
     assert not r.success
     assert not (tmp_path / "h").exists()

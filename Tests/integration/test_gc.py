@@ -5,7 +5,6 @@ import os
 import subprocess
 import time
 
-import pytest
 
 from harness import artifact, pb, plugin_binary
 
@@ -41,7 +40,7 @@ def test_directory_of_2500_objects_in_3_batches(rgw, bucket, proxy, s3plugin):
     keys = [f"key/d{i % 25}/f{i}" for i in range(2500)] + ["key2/keep", "keyX", "key2/sub/keep"]
     with concurrent.futures.ThreadPoolExecutor(32) as ex:
         list(ex.map(lambda k: s3.put_object(Bucket=bucket, Key=k, Body=b"x"), keys))
-    upload = s3.create_multipart_upload(Bucket=bucket, Key="key/unfinished.bin")["UploadId"]
+    s3.create_multipart_upload(Bucket=bucket, Key="key/unfinished.bin")
     cfg = rgw.config(bucket, endpoint=proxy.endpoint)
     r = s3plugin.stub().Delete(pb.DeleteArtifactRequest(artifact=artifact("key", cfg)))
     assert r.success, r.error

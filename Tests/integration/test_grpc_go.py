@@ -2,7 +2,6 @@
 GOPATH mode against Debian's grpc 1.33) dialling the Unix socket with a context dialer,
 grpc-go's default 4 MiB receive limit, OpenStream read until is_end, SaveStream in 2 MiB
 chunks -- against the real binary."""
-import hashlib
 import json
 import os
 import shutil
@@ -10,7 +9,7 @@ import subprocess
 
 import pytest
 
-from harness import REPO
+from harness import REPO, random_file, sha256_file
 
 MiB = 1 << 20
 BUILD = REPO / "scripts" / "go" / "build.sh"
@@ -60,22 +59,8 @@ def go(grpcgo, plugin, store):
     return run
 
 
-def random_file(path, size):
-    with open(path, "wb") as f:
-        left = size
-        while left > 0:
-            n = min(left, MiB)
-            f.write(os.urandom(n))
-            left -= n
-    return path
 
 
-def sha(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for b in iter(lambda: f.read(MiB), b""):
-            h.update(b)
-    return h.hexdigest()
 
 
 def ok(r):
@@ -93,9 +78,9 @@ def test_save_then_load_is_byte_identical(go, store, tmp_path):
     root, _ = store
     src = random_file(tmp_path / "in.bin", 3 * MiB + 7)
     ok(go("save", src, "wf/pod/a.bin"))
-    assert sha(root / "wf" / "pod" / "a.bin") == sha(src)
+    assert sha256_file(root / "wf" / "pod" / "a.bin") == sha256_file(src)
     ok(go("load", "wf/pod/a.bin", tmp_path / "out.bin"))
-    assert sha(tmp_path / "out.bin") == sha(src)
+    assert sha256_file(tmp_path / "out.bin") == sha256_file(src)
 
 
 def test_open_stream_of_9_mib_within_grpc_go_default_limits(go, tmp_path):
@@ -107,7 +92,7 @@ def test_open_stream_of_9_mib_within_grpc_go_default_limits(go, tmp_path):
     assert r["bytes"] == 9 * MiB
     assert 0 < r["max_chunk"] <= MiB
     assert r["messages"] >= 9 + 1  # ≥ 9 data messages, then is_end
-    assert sha(tmp_path / "out.bin") == sha(src)
+    assert sha256_file(tmp_path / "out.bin") == sha256_file(src)
 
 
 def test_save_stream_in_2_mib_chunks_then_load(go, store, tmp_path):
@@ -117,9 +102,9 @@ def test_save_stream_in_2_mib_chunks_then_load(go, store, tmp_path):
     assert r["success"] is True
     assert r["frames"] == 1 + 4  # output_artifact, then 2+2+2+1 MiB(+5) chunks
     assert r["bytes"] == 7 * MiB + 5
-    assert sha(root / "up" / "seven.bin") == sha(src)
+    assert sha256_file(root / "up" / "seven.bin") == sha256_file(src)
     ok(go("load", "up/seven.bin", tmp_path / "back.bin"))
-    assert sha(tmp_path / "back.bin") == sha(src)
+    assert sha256_file(tmp_path / "back.bin") == sha256_file(src)
 
 
 def test_directory_artifact_list_is_directory_delete(go, store, tmp_path):
@@ -166,7 +151,7 @@ def test_32_concurrent_save_load_stream_on_one_connection(go, store, tmp_path):
     assert r.rc == 0, r
     assert r["n"] == 32 and r["succeeded"] == 32 and r["failed"] == [], r
     assert sorted(os.listdir(root / "conc")) == sorted(str(i) for i in range(32))
-    assert sha(root / "conc" / "17") == sha(src)
+    assert sha256_file(root / "conc" / "17") == sha256_file(src)
 
 
 def test_save_stream_with_a_bad_key_is_rejected(go, store, tmp_path):

@@ -12,29 +12,14 @@ import time
 import grpc
 import pytest
 
-from harness import Plugin, artifact, pb, plugin_binary, wait_for_socket
+from harness import Plugin, artifact, pattern_file, pb, plugin_binary, sha256_file
 from rawh2 import H2Client, call, grpc_frame, grpc_messages
 
 MiB = 1 << 20
 
 
-def write_file(path, size, seed=b"x"):
-    block = hashlib.sha256(seed).digest() * (MiB // 32)
-    with open(path, "wb") as f:
-        left = size
-        while left > 0:
-            n = min(left, len(block))
-            f.write(block[:n])
-            left -= n
-    return path
 
 
-def sha(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for b in iter(lambda: f.read(MiB), b""):
-            h.update(b)
-    return h.hexdigest()
 
 
 # --- the three call shapes -----------------------------------------------------------------
@@ -43,24 +28,24 @@ def test_unary_calls(plugin, store, tmp_path):
     root, cfg = store
     stub = plugin.stub()
     assert stub.GetCapabilities(pb.GetCapabilitiesRequest()).supports_save_stream is True
-    src = write_file(tmp_path / "in.bin", 3 * MiB + 7)
+    src = pattern_file(tmp_path / "in.bin", 3 * MiB + 7)
     r = stub.Save(pb.SaveArtifactRequest(path=str(src), output_artifact=artifact("wf/a.bin", cfg)))
     assert r.success, r.error
     r = stub.Load(pb.LoadArtifactRequest(input_artifact=artifact("wf/a.bin", cfg), path=str(tmp_path / "out.bin")))
     assert r.success, r.error
-    assert sha(tmp_path / "out.bin") == sha(src)
+    assert sha256_file(tmp_path / "out.bin") == sha256_file(src)
 
 
 def test_server_streaming_chunks_and_end(plugin, store, tmp_path):
     root, cfg = store
-    src = write_file(tmp_path / "in.bin", 5 * MiB + 123)
+    src = pattern_file(tmp_path / "in.bin", 5 * MiB + 123)
     stub = plugin.stub()
     assert stub.Save(pb.SaveArtifactRequest(path=str(src), output_artifact=artifact("s/big", cfg))).success
     msgs = list(stub.OpenStream(pb.OpenStreamRequest(artifact=artifact("s/big", cfg))))
     assert msgs[-1].is_end and not msgs[-1].data
     assert all(not m.is_end for m in msgs[:-1])
     assert all(len(m.data) <= MiB for m in msgs)
-    assert hashlib.sha256(b"".join(m.data for m in msgs)).hexdigest() == sha(src)
+    assert hashlib.sha256(b"".join(m.data for m in msgs)).hexdigest() == sha256_file(src)
 
 
 def test_client_streaming_save(plugin, store, tmp_path):
@@ -178,7 +163,7 @@ def test_100_concurrent_streams_on_one_channel(plugin, store):
 
 def test_16_channels_at_once(plugin, store, tmp_path):
     root, cfg = store
-    src = write_file(tmp_path / "f", 256 * 1024)
+    src = pattern_file(tmp_path / "f", 256 * 1024)
     errors = []
 
     def worker(n):
@@ -223,7 +208,7 @@ def test_slow_reader_holds_server_memory_bounded(plugin, store, tmp_path):
     """A client that never reopens its receive window: the server may hold only a couple of
     messages for that stream; the rest of a 256 MiB artifact must stay unread on disk."""
     root, cfg = store
-    src = write_file(tmp_path / "big", 256 * MiB)
+    src = pattern_file(tmp_path / "big", 256 * MiB)
     assert plugin.stub().Save(pb.SaveArtifactRequest(path=str(src), output_artifact=artifact("big", cfg))).success
     time.sleep(0.3)
     before = plugin.rss_kib()

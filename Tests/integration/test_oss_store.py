@@ -1,7 +1,6 @@
 """The native OSS store against the OSS-dialect test double (an in-memory stand-in: no OSS
 exists offline) that verifies every request's V4 signature with the official SDK's signer and
 answers CRC-64 like OSS does; plus RRSA against a local STS double."""
-import hashlib
 import io
 import json
 import os
@@ -15,7 +14,7 @@ import grpc
 import pytest
 
 from harness import Plugin, artifact, pb
-from oss_double import OSSDouble, crc64
+from oss_double import OSSDouble
 
 MiB = 1 << 20
 

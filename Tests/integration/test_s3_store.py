@@ -1,15 +1,12 @@
 """The S3 store against a real S3 server (Ceph RGW): every RPC, interop with boto3 both ways,
 signatures, errors users can act on."""
-import concurrent.futures
 import hashlib
 import io
 import os
 import tarfile
 
-import grpc
-import pytest
 
-from harness import Plugin, artifact, pb
+from harness import Plugin, artifact, make_tree, pb, tree_digest
 
 MiB = 1 << 20
 
@@ -18,27 +15,8 @@ def sha_bytes(b):
     return hashlib.sha256(b).hexdigest()
 
 
-def make_tree(base):
-    (base / "sub" / "deeper").mkdir(parents=True)
-    (base / "empty").mkdir()
-    (base / "top.txt").write_bytes(b"top\n")
-    (base / "sub" / "mid.bin").write_bytes(os.urandom(700_000))
-    (base / "sub" / "deeper" / ("long-" + "y" * 120 + ".txt")).write_bytes(b"long\n")
-    (base / "sub" / "spaces and ünïcode+plus.txt").write_bytes("ü\n".encode())
-    return base
 
 
-def tree(path):
-    out = {}
-    for d, dirs, files in os.walk(path):
-        for n in files:
-            p = os.path.join(d, n)
-            out[os.path.relpath(p, path)] = sha_bytes(open(p, "rb").read())
-        for n in dirs:
-            p = os.path.join(d, n)
-            if not os.listdir(p):
-                out[os.path.relpath(p, path) + "/"] = "dir"
-    return out
 
 
 def test_file_artifact_every_rpc(rgw, bucket, s3plugin, tmp_path):
@@ -68,20 +46,20 @@ def test_file_artifact_every_rpc(rgw, bucket, s3plugin, tmp_path):
 def test_directory_artifact_round_trip_and_tar(rgw, bucket, s3plugin, tmp_path):
     cfg = rgw.config(bucket)
     stub = s3plugin.stub()
-    src = make_tree(tmp_path / "out")
+    src = make_tree(tmp_path / "out", mid_size=700_000)
     r = stub.Save(pb.SaveArtifactRequest(path=str(src), output_artifact=artifact("wf/dir", cfg)))
     assert r.success, r.error
     keys = sorted(o["Key"] for o in rgw.boto3().list_objects_v2(Bucket=bucket)["Contents"])
     assert "wf/dir/empty/" in keys and "wf/dir/sub/spaces and ünïcode+plus.txt" in keys
     listed = stub.ListObjects(pb.ListObjectsRequest(artifact=artifact("wf/dir", cfg))).objects
-    assert sorted(listed) == sorted("wf/dir/" + k for k in tree(src) if not k.endswith("/"))
+    assert sorted(listed) == sorted("wf/dir/" + k for k in tree_digest(src) if not k.endswith("/"))
     r = stub.Load(pb.LoadArtifactRequest(input_artifact=artifact("wf/dir/", cfg), path=str(tmp_path / "back")))
     assert r.success, r.error
-    assert tree(tmp_path / "back") == tree(src)
+    assert tree_digest(tmp_path / "back") == tree_digest(src)
     data = b"".join(m.data for m in stub.OpenStream(pb.OpenStreamRequest(artifact=artifact("wf/dir", cfg))))
     with tarfile.open(fileobj=io.BytesIO(data)) as tf:
         tf.extractall(tmp_path / "untar")
-    assert tree(tmp_path / "untar") == tree(src)
+    assert tree_digest(tmp_path / "untar") == tree_digest(src)
 
 
 def test_objects_written_by_boto3_are_read_by_the_plugin(rgw, bucket, s3plugin, tmp_path):

@@ -2,13 +2,12 @@
 never look like success, cancellation that stops the store transfer, parallel ranged loads."""
 import hashlib
 import os
-import threading
 import time
 
 import grpc
 import pytest
 
-from harness import Plugin, artifact, pb
+from harness import artifact, pb
 from rawh2 import H2Client, grpc_frame, grpc_messages
 
 MiB = 1 << 20

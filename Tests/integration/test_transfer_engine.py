@@ -5,31 +5,13 @@ import os
 import threading
 import time
 
-from harness import Plugin, artifact, pb
+from harness import Plugin, artifact, pattern_file, pb, sha256_file
 
 MiB = 1 << 20
 
 
-def big_file(path, size, seed=1):
-    block = hashlib.sha256(str(seed).encode()).digest() * (MiB // 32)
-    with open(path, "wb") as f:
-        left = size
-        i = 0
-        while left > 0:
-            chunk = block[:min(left, MiB)]
-            # vary each MiB so parts differ
-            f.write(i.to_bytes(8, "little") + chunk[8:])
-            left -= len(chunk)
-            i += 1
-    return path
 
 
-def sha_file(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for b in iter(lambda: f.read(MiB), b""):
-            h.update(b)
-    return h.hexdigest()
 
 
 def sha_object(s3, bucket, key):
@@ -60,12 +42,12 @@ def test_permanent_error_is_not_retried(rgw, bucket, proxy, s3plugin, tmp_path):
 
 def test_flipped_byte_in_a_part_is_caught_and_resent(rgw, bucket, proxy, s3plugin, tmp_path):
     cfg = rgw.config(bucket, endpoint=proxy.endpoint, extra="multipart: {threshold: 8Mi, partSize: 5Mi}\n")
-    src = big_file(tmp_path / "src", 23 * MiB)
+    src = pattern_file(tmp_path / "src", 23 * MiB)
     proxy.add_rule(op="UploadPart", action="flip", after=2, times=1)
     r = s3plugin.stub().Save(pb.SaveArtifactRequest(path=str(src), output_artifact=artifact("flip/x", cfg)))
     assert r.success, r.error
     assert proxy.op_count("UploadPart") == 5 + 1       # 5 parts, one of them twice
-    assert sha_object(rgw.boto3(), bucket, "flip/x") == sha_file(src)
+    assert sha_object(rgw.boto3(), bucket, "flip/x") == sha256_file(src)
     assert "BadDigest" in s3plugin.log()
 
 
@@ -73,7 +55,7 @@ def test_resume_after_kill_9_uploads_only_missing_parts(rgw, bucket, proxy, s3_e
     ckpt = tmp_path / "ckpt"
     cfg = rgw.config(bucket, endpoint=proxy.endpoint,
                      extra=f"multipart: {{threshold: 8Mi, partSize: 8Mi, concurrency: 4, checkpointDir: {ckpt}}}\n")
-    src = big_file(tmp_path / "src", 512 * MiB)
+    src = pattern_file(tmp_path / "src", 512 * MiB)
     p = Plugin(workdir=tmp_path / "p1", env=s3_env).start()
     # Slow the parts down so the kill lands mid-upload.
     proxy.add_rule(op="UploadPart", action="delay", seconds=0.05, times=None)
@@ -102,7 +84,7 @@ def test_resume_after_kill_9_uploads_only_missing_parts(rgw, bucket, proxy, s3_e
         assert second_round < 64
         print(f"resume: first run {first_round} UploadPart requests before kill -9, second run {second_round} (of 64 parts)")
         assert "resuming upload" in p2.log()
-        assert sha_object(rgw.boto3(), bucket, "resume/big") == sha_file(src)
+        assert sha_object(rgw.boto3(), bucket, "resume/big") == sha256_file(src)
         assert not any(ckpt.iterdir()), "checkpoint must be removed after success"
     finally:
         p2.stop()
@@ -112,7 +94,7 @@ def test_changed_source_restarts_and_leaves_no_upload_behind(rgw, bucket, proxy,
     ckpt = tmp_path / "ckpt"
     cfg = rgw.config(bucket, endpoint=proxy.endpoint,
                      extra=f"multipart: {{threshold: 8Mi, partSize: 8Mi, concurrency: 2, checkpointDir: {ckpt}}}\n")
-    src = big_file(tmp_path / "src", 96 * MiB)
+    src = pattern_file(tmp_path / "src", 96 * MiB)
     p = Plugin(workdir=tmp_path / "p1", env=s3_env).start()
     proxy.add_rule(op="UploadPart", action="delay", seconds=0.1, times=None)
     fut = p.stub().Save.future(pb.SaveArtifactRequest(path=str(src), output_artifact=artifact("changed/big", cfg)))
@@ -124,13 +106,13 @@ def test_changed_source_restarts_and_leaves_no_upload_behind(rgw, bucket, proxy,
     proxy.clear_rules()
     s3 = rgw.boto3()
     assert len(s3.list_multipart_uploads(Bucket=bucket).get("Uploads", [])) == 1
-    big_file(src, 96 * MiB, seed=2)          # the step rewrote its output
+    pattern_file(src, 96 * MiB, seed=2)          # the step rewrote its output
     p2 = Plugin(workdir=tmp_path / "p2", env=s3_env).start()
     try:
         r = p2.stub().Save(pb.SaveArtifactRequest(path=str(src), output_artifact=artifact("changed/big", cfg)))
         assert r.success, r.error
         assert "source changed" in p2.log()
-        assert sha_object(s3, bucket, "changed/big") == sha_file(src)
+        assert sha_object(s3, bucket, "changed/big") == sha256_file(src)
         assert s3.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
     finally:
         p2.stop()
@@ -140,7 +122,7 @@ def test_corrupt_checkpoint_starts_over(rgw, bucket, s3_env, tmp_path):
     ckpt = tmp_path / "ckpt"
     ckpt.mkdir()
     cfg = rgw.config(bucket, extra=f"multipart: {{threshold: 8Mi, partSize: 8Mi, checkpointDir: {ckpt}}}\n")
-    src = big_file(tmp_path / "src", 20 * MiB)
+    src = pattern_file(tmp_path / "src", 20 * MiB)
     p = Plugin(workdir=tmp_path / "p", env=s3_env).start()
     try:
         # plant garbage where the checkpoint would be: any file in the directory is a candidate

@@ -131,14 +131,7 @@ extension ObjectStoreClient {
     }
 
     public func putLifecycle(_ xml: String) async throws {
-        let body = Array(xml.utf8)
-        var op = StoreOperation("PutBucketLifecycle", "PUT")
-        op.query = [("lifecycle", "")]
-        op.body = .bytes(body)
-        op.payloadHash = Digest.sha256(body).hex
-        op.headers = [("Content-Type", "application/xml"), ("Content-MD5", Data(Digest.md5(body)).base64EncodedString()),
-                      ("Content-Length", String(body.count))]
-        _ = try await send(op)
+        _ = try await send(xmlOperation("PutBucketLifecycle", "PUT", query: [("lifecycle", "")], xml: xml, contentMD5: true))
     }
 
     /// Adds or updates our rule; returns what happened, for the log.
@@ -153,11 +146,11 @@ extension ObjectStoreClient {
             case .write(let xml):
                 try await putLifecycle(xml)
                 // Another writer may have raced us between read and write: check ours landed.
-                if try await lifecycleRules().contains(where: { $0.id == rule.id }) || attempt == 2 {
+                if try await lifecycleRules().contains(where: { $0.id == rule.id }) {
                     return "rule \(rule.id) for prefix '\(rule.prefix)' written (\(existing.count) other rule(s) kept)"
                 }
             }
         }
-        return "rule \(rule.id) not confirmed"
+        return "rule \(rule.id) written but not found on reading back (another writer replaced the configuration?)"
     }
 }

@@ -127,20 +127,19 @@ public final class FileDescriptor: @unchecked Sendable {
 public enum FileSystem {
     public enum Kind: Sendable { case file, directory, symlink, other }
 
-    /// lstat: nil when nothing is there.
+    /// What is at `path` (lstat: a symlink is a symlink); nil when nothing is there.
     public static func kind(_ path: String) throws -> (Kind, stat)? {
-        var st = stat()
-        guard lstat(path, &st) == 0 else {
-            if errno == ENOENT || errno == ENOTDIR { return nil }
-            throw FileSystemError.last("stat", path)
-        }
-        return (kindOf(st), st)
+        try status(path, follow: false)
     }
 
-    /// stat following symlinks: nil when nothing (or a dangling link) is there.
+    /// Like `kind`, following symlinks: nil when nothing (or a dangling link) is there.
     public static func kindFollowing(_ path: String) throws -> (Kind, stat)? {
+        try status(path, follow: true)
+    }
+
+    private static func status(_ path: String, follow: Bool) throws -> (Kind, stat)? {
         var st = stat()
-        guard stat(path, &st) == 0 else {
+        guard (follow ? stat(path, &st) : lstat(path, &st)) == 0 else {
             if errno == ENOENT || errno == ENOTDIR { return nil }
             throw FileSystemError.last("stat", path)
         }

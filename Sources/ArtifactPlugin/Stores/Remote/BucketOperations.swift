@@ -5,6 +5,20 @@ import Foundation
 extension ObjectStoreClient {
     var meta: String { dialect.headerPrefix }
 
+    /// An operation whose body is an XML document we wrote (signed, with Content-MD5 when the
+    /// store requires it).
+    func xmlOperation(_ name: String, _ method: String, key: String? = nil, query: [(String, String)],
+                      xml: String, contentMD5: Bool) -> StoreOperation {
+        let body = Array(xml.utf8)
+        var op = StoreOperation(name, method, key: key)
+        op.query = query
+        op.body = .bytes(body)
+        op.payloadHash = Digest.sha256(body).hex
+        op.headers = [("Content-Type", "application/xml"), ("Content-Length", String(body.count))]
+        if contentMD5 { op.headers.append(("Content-MD5", Data(Digest.md5(body)).base64EncodedString())) }
+        return op
+    }
+
     // MARK: objects
 
     public func headObject(_ key: String) async throws -> ObjectInfo? {
@@ -107,14 +121,7 @@ extension ObjectStoreClient {
         var xml = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Delete><Quiet>true</Quiet>"
         for k in keys { xml += "<Object><Key>\(XMLReader.escape(k))</Key></Object>" }
         xml += "</Delete>"
-        let body = Array(xml.utf8)
-        var op = StoreOperation("DeleteObjects", "POST")
-        op.query = [("delete", "")]
-        op.body = .bytes(body)
-        op.payloadHash = Digest.sha256(body).hex
-        op.headers = [("Content-Type", "application/xml"), ("Content-MD5", Data(Digest.md5(body)).base64EncodedString()),
-                      ("Content-Length", String(body.count))]
-        let r = try await send(op)
+        let r = try await send(xmlOperation("DeleteObjects", "POST", query: [("delete", "")], xml: xml, contentMD5: true))
         let errors = try XMLReader.records(r.body, record: "Error").records
         return errors.map { (key: $0["Key"] ?? "?", code: $0["Code"] ?? "?", message: $0["Message"] ?? "") }
     }
@@ -155,13 +162,7 @@ extension ObjectStoreClient {
             xml += "<Part><PartNumber>\(p.number)</PartNumber><ETag>\(XMLReader.escape(p.etag))</ETag></Part>"
         }
         xml += "</CompleteMultipartUpload>"
-        let body = Array(xml.utf8)
-        var op = StoreOperation("CompleteMultipartUpload", "POST", key: key)
-        op.query = [("uploadId", uploadID)]
-        op.body = .bytes(body)
-        op.payloadHash = Digest.sha256(body).hex
-        op.headers = [("Content-Type", "application/xml"), ("Content-Length", String(body.count))]
-        let r = try await send(op)
+        let r = try await send(xmlOperation("CompleteMultipartUpload", "POST", key: key, query: [("uploadId", uploadID)], xml: xml, contentMD5: false))
         // S3 may answer 200 with an error document when completion fails late.
         let f = try XMLReader.records(r.body, record: "__none__").fields
         if let code = f["Code"], f["ETag"] == nil {
@@ -268,10 +269,7 @@ extension ObjectStoreClient {
     public func createBucket(region: String?) async throws {
         var op = StoreOperation("CreateBucket", "PUT")
         if let region, region != "us-east-1", region != "default" {
-            let xml = Array("<CreateBucketConfiguration><LocationConstraint>\(XMLReader.escape(region))</LocationConstraint></CreateBucketConfiguration>".utf8)
-            op.body = .bytes(xml)
-            op.payloadHash = Digest.sha256(xml).hex
-            op.headers = [("Content-Length", String(xml.count))]
+            op = xmlOperation("CreateBucket", "PUT", query: [], xml: "<CreateBucketConfiguration><LocationConstraint>\(XMLReader.escape(region))</LocationConstraint></CreateBucketConfiguration>", contentMD5: false)
         } else {
             op.payloadHash = SigV4Signer.emptyPayloadHash
         }
