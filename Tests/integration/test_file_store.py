@@ -208,18 +208,52 @@ def test_config_typo_names_the_field(plugin, store, tmp_path):
     assert not r.success and "multipart.partsize" in r.error and "did you mean 'partSize'" in r.error
 
 
-def test_unreadable_source_file(plugin, store, tmp_path):
-    root, cfg = store
+def test_unreadable_source_file():
+    """A step's output the plugin may not read (as in a pod where containers run as different
+    users): the error names the file and says why. The plugin runs as an unprivileged user,
+    since root reads everything."""
+    import shutil
+    import subprocess
+    import tempfile
+    import grpc as grpc_mod
+    from harness import file_config, pb_grpc, plugin_binary, wait_for_socket
+    as_user = []
     if os.geteuid() == 0:
-        # root reads everything; a directory with a file that vanishes serves instead
-        r = save(plugin.stub(), tmp_path / "does-not-exist", "k", cfg)
-        assert not r.success and "does-not-exist" in r.error and "no such file" in r.error
-        return
-    f = tmp_path / "secret"
-    f.write_bytes(b"x")
-    f.chmod(0)
-    r = save(plugin.stub(), f, "k", cfg)
-    assert not r.success and "Permission denied" in r.error
+        if shutil.which("setpriv") is None:
+            pytest.skip("needs setpriv to drop root")
+        as_user = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+    base = tempfile.mkdtemp(prefix="argo-plugin-unreadable-")
+    try:
+        os.chmod(base, 0o777)
+        root = os.path.join(base, "store")
+        out = os.path.join(base, "out")
+        for d in (root, out):
+            os.mkdir(d)
+            os.chmod(d, 0o777)
+        with open(os.path.join(out, "readable.txt"), "wb") as f:
+            f.write(b"ok")
+        secret = os.path.join(out, "secret.bin")
+        with open(secret, "wb") as f:
+            f.write(b"x")
+        os.chmod(secret, 0)
+        cfg = file_config(root)
+        sock = os.path.join(base, "p.sock")
+        proc = subprocess.Popen(as_user + [plugin_binary(), sock], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            wait_for_socket(sock, proc)
+            stub = pb_grpc.ArtifactServiceStub(grpc_mod.insecure_channel(f"unix://{sock}"))
+            r = stub.Save(pb.SaveArtifactRequest(path=secret, output_artifact=artifact("u/file", cfg)))
+            assert not r.success and "secret.bin" in r.error and "Permission denied" in r.error, r.error
+            r = stub.Save(pb.SaveArtifactRequest(path=out, output_artifact=artifact("u/dir", cfg)))
+            assert not r.success and "secret.bin" in r.error and "Permission denied" in r.error, r.error
+            assert not os.path.exists(os.path.join(root, "u"))
+            staging = os.path.join(root, ".argo-partial")
+            assert not os.path.exists(staging) or not os.listdir(staging)
+        finally:
+            proc.terminate()
+            proc.wait(10)
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
 
 
 def test_save_over_existing_keeps_old_on_failure(plugin, store, tmp_path):
