@@ -39,6 +39,10 @@ static inline ssize_t argo_copy_file_range(int in_fd, int64_t *off_in, int out_f
     return (ssize_t)syscall(SYS_copy_file_range, in_fd, off_in, out_fd, off_out, len, 0u);
 }
 static inline int argo_syncfs(int fd) { return (int)syscall(SYS_syncfs, fd); }
+/* Atomically swap two paths (renameat2 RENAME_EXCHANGE = 2). */
+static inline int argo_rename_exchange(const char *a, const char *b) {
+    return (int)syscall(SYS_renameat2, AT_FDCWD, a, AT_FDCWD, b, 2u);
+}
 /* Start writeback of a range without waiting (SYNC_FILE_RANGE_WRITE = 2). */
 static inline int argo_start_writeback(int fd, int64_t offset, int64_t nbytes) {
     return (int)syscall(SYS_sync_file_range, fd, offset, nbytes, 2u);

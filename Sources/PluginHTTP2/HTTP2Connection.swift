@@ -29,6 +29,9 @@ final class HTTP2Connection: ServerSessionDelegate {
 
     var openStreams: Int { streams.count }
 
+    /// Nothing left to write: every frame produced has reached the socket.
+    var isDrained: Bool { outputOffset >= output.count && !(session?.wantsWrite ?? false) }
+
     /// Our SETTINGS go out only once the client has proved it speaks HTTP/2, so an HTTP/1
     /// client gets a readable refusal instead of binary frames.
     func start() {

@@ -62,6 +62,19 @@ public final class HTTP2Server: @unchecked Sendable {
                 Glibc.close(fd)
             }
         }
+        if errno == EMFILE || errno == ENFILE {
+            // Out of descriptors: the listener stays readable, so stop watching it for a moment
+            // instead of spinning; connections closing will free descriptors.
+            logger.warning("out of file descriptors; pausing accepts for 100 ms")
+            loop.unregister(fd: l.fd)
+            Task { [weak self] in
+                try? await Task.sleep(for: .milliseconds(100))
+                self?.loop.execute { [weak self] in
+                    guard let self, let l = self.listener else { return }
+                    self.loop.register(fd: l.fd, events: .readable) { [unowned self] _ in self.acceptAll() }
+                }
+            }
+        }
     }
 
     func connectionClosed(_ c: HTTP2Connection) {
@@ -100,8 +113,18 @@ public final class HTTP2Server: @unchecked Sendable {
                 try? await Task.sleep(for: .milliseconds(10))
             }
         }
-        // Let the last responses drain to the socket, then close what is left.
-        try? await Task.sleep(for: .milliseconds(20))
+        // Close each connection once its last frames (trailers included) reached the socket;
+        // a client that stopped reading gets 2 s.
+        let drainDeadline = clock.now.advanced(by: .seconds(2))
+        while clock.now < drainDeadline {
+            let remaining = Locked(Int.max)
+            loop.execute { [self] in
+                for c in Array(connections.values) where c.isDrained { c.close() }
+                remaining.withLock { $0 = connections.count }
+            }
+            try? await Task.sleep(for: .milliseconds(10))
+            if remaining.current == 0 { break }
+        }
         loop.execute { [self] in for c in Array(connections.values) { c.close() } }
         loop.stop()
         await loop.waitUntilStopped()

@@ -133,3 +133,34 @@ final class BufferPoolTests: XCTestCase {
         XCTAssertEqual(pool.bytesInUse, 0)
     }
 }
+
+final class ChecksumPolicyTests: XCTestCase {
+    func response(_ headers: [(String, String)]) -> HTTPResponse {
+        HTTPResponse(status: 200, headers: headers, body: [], bodyLength: 0, trailers: [])
+    }
+
+    func testETagComparedOnlyWhenItIsAnMD5() throws {
+        let policy = ChecksumPolicy(md5: true, crc64: false)
+        let data: [UInt8] = Array("part bytes".utf8)
+        let sent = data.withUnsafeBytes { policy.checksum($0) }
+        let other = "\"0123456789abcdef0123456789abcdef\""
+        XCTAssertNoThrow(try policy.verifySingle(response([("ETag", "\"\(sent.md5.hex)\"")]), sent, location: "s3://b/k"))
+        XCTAssertThrowsError(try policy.verifySingle(response([("ETag", other)]), sent, location: "s3://b/k"))
+        // SSE-KMS and SSE-C ETags are not MD5s of the data.
+        XCTAssertNoThrow(try policy.verifySingle(response([("ETag", other), ("x-amz-server-side-encryption", "aws:kms")]), sent, location: "s3://b/k"))
+        XCTAssertNoThrow(try policy.verifySingle(response([("ETag", other), ("x-amz-server-side-encryption-customer-algorithm", "AES256")]), sent, location: "s3://b/k"))
+        XCTAssertThrowsError(try policy.verifySingle(response([("ETag", other), ("x-amz-server-side-encryption", "AES256")]), sent, location: "s3://b/k"))
+        // multipart-style ETags are never compared with a part's MD5
+        XCTAssertNoThrow(try policy.verifySingle(response([("ETag", "\"abc-3\"")]), sent, location: "s3://b/k"))
+    }
+
+    func testCRC64OfPartsAndObject() throws {
+        let policy = ChecksumPolicy(md5: false, crc64: true)
+        let a: [UInt8] = Array(repeating: 1, count: 1000), b: [UInt8] = Array(repeating: 2, count: 333)
+        let ca = a.withUnsafeBytes { policy.checksum($0) }, cb = b.withUnsafeBytes { policy.checksum($0) }
+        XCTAssertThrowsError(try policy.verifyPart(response([("x-oss-hash-crc64ecma", String(ca.crc64! ^ 1))]), ca, partNumber: 1, location: "oss://b/k"))
+        let whole = CRC64.checksum(a + b)
+        XCTAssertNoThrow(try policy.verifyObject(response([("x-oss-hash-crc64ecma", String(whole))]), parts: [ca, cb], location: "oss://b/k"))
+        XCTAssertThrowsError(try policy.verifyObject(response([("x-oss-hash-crc64ecma", String(whole ^ 1))]), parts: [ca, cb], location: "oss://b/k"))
+    }
+}

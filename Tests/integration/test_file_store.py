@@ -332,3 +332,38 @@ def test_directory_save_failure_leaves_nothing(plugin, store, tmp_path):
     assert not (root / "atomic").exists()
     staging = root / ".argo-partial"
     assert not staging.exists() or not any(staging.iterdir())
+
+
+def test_directory_save_over_an_existing_one_swaps_whole_trees(plugin, store, tmp_path):
+    root, cfg = store
+    stub = plugin.stub()
+    v1 = tmp_path / "v1"
+    (v1 / "sub").mkdir(parents=True)
+    (v1 / "a.txt").write_bytes(b"a1")
+    (v1 / "sub" / "old-only.txt").write_bytes(b"old")
+    assert save(stub, v1, "merge/d", cfg).success
+    v2 = tmp_path / "v2"
+    (v2 / "sub").mkdir(parents=True)
+    (v2 / "a.txt").write_bytes(b"a2")
+    (v2 / "sub" / "new-only.txt").write_bytes(b"new")
+    assert save(stub, v2, "merge/d", cfg).success
+    got = {str(p.relative_to(root / "merge" / "d")): p.read_bytes() for p in (root / "merge" / "d").rglob("*") if p.is_file()}
+    assert got == {"a.txt": b"a2", "sub/old-only.txt": b"old", "sub/new-only.txt": b"new"}
+    # a failing Save over it changes nothing
+    v3 = tmp_path / "v3"
+    v3.mkdir()
+    (v3 / "a.txt").write_bytes(b"a3")
+    os.symlink("/etc/passwd", v3 / "leak")
+    assert not save(stub, v3, "merge/d", cfg).success
+    assert (root / "merge" / "d" / "a.txt").read_bytes() == b"a2"
+
+
+def test_config_errors_never_echo_values(plugin, store, tmp_path):
+    root, cfg = store
+    (tmp_path / "f").write_bytes(b"x")
+    bad = "endpoint: s3.amazonaws.com\nbucket: abc\naccessKeySecret: AKIAREALLYSECRET\nsecretKeySecret: wJalrXUtnSECRETVALUE\n"
+    r = save(plugin.stub(), tmp_path / "f", "k", bad)
+    assert not r.success and "accessKeySecret" in r.error
+    assert "AKIAREALLYSECRET" not in r.error and "AKIAREALLYSECRET" not in plugin.log()
+    r = save(plugin.stub(), tmp_path / "f", "k", "securityToken: 'unterminated SECRETTOKEN\nbucket: [")
+    assert not r.success and "SECRETTOKEN" not in r.error and "SECRETTOKEN" not in plugin.log()

@@ -183,3 +183,18 @@ def test_concurrent_directory_upload_many_files(rgw, bucket, s3plugin, tmp_path)
     for page in rgw.boto3().get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix="many/"):
         keys += [o["Key"] for o in page.get("Contents", [])]
     assert len(keys) == 300
+
+
+def test_tar_stream_refuses_entries_that_would_escape(rgw, bucket, s3plugin):
+    import grpc
+    s3 = rgw.boto3()
+    s3.put_object(Bucket=bucket, Key="slip/ok.txt", Body=b"ok")
+    s3.put_object(Bucket=bucket, Key="slip/../../etc/cron.d/x", Body=b"bad")
+    msgs, status = [], None
+    try:
+        for m in s3plugin.stub().OpenStream(pb.OpenStreamRequest(artifact=artifact("slip", rgw.config(bucket)))):
+            msgs.append(m)
+    except grpc.RpcError as e:
+        status = e.code()
+    assert status is not None and not any(m.data for m in msgs) and not any(m.is_end for m in msgs)
+    assert any("would not stay inside" in m.error or "'..'" in m.error for m in msgs)

@@ -5,6 +5,8 @@ import os
 import threading
 import time
 
+import pytest
+
 from harness import Plugin, artifact, pattern_file, pb, sha256_file
 
 MiB = 1 << 20
@@ -177,3 +179,62 @@ def test_save_stream_fast_client_memory_bounded(rgw, bucket, s3_env, tmp_path):
         assert grown_mib < 64 + 40, f"RSS grew {grown_mib:.0f} MiB (base {base // 1024} MiB)"
     finally:
         p.stop()
+
+
+def test_aborted_streams_give_their_buffers_and_uploads_back(rgw, bucket, s3_env, tmp_path):
+    """Streams cut mid-way must return their part buffers to the budget (otherwise the store
+    would hang once the budget leaked away) and leave no multipart upload behind."""
+    import grpc
+    cfg = rgw.config(bucket, extra="multipart: {partSize: 8Mi, concurrency: 2, memoryLimit: 16Mi}\n")
+    p = Plugin(workdir=tmp_path / "p", env=s3_env).start()
+    try:
+        stub = p.stub()
+        chunk = os.urandom(2 * MiB)
+        for i in range(5):
+            sent = threading.Event()
+
+            def frames(i=i):
+                yield pb.SaveStreamArtifactRequest(output_artifact=artifact(f"cut/{i}", cfg))
+                for _ in range(10):
+                    yield pb.SaveStreamArtifactRequest(chunk=chunk)
+                sent.set()
+                time.sleep(30)
+
+            fut = stub.SaveStream.future(frames())
+            assert sent.wait(20)
+            time.sleep(0.3)
+            fut.cancel()
+        deadline = time.monotonic() + 10
+        s3 = rgw.boto3()
+        while s3.list_multipart_uploads(Bucket=bucket).get("Uploads") and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert s3.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
+
+        def whole():
+            yield pb.SaveStreamArtifactRequest(output_artifact=artifact("cut/after", cfg))
+            for _ in range(12):
+                yield pb.SaveStreamArtifactRequest(chunk=chunk)
+        r = stub.SaveStream(whole(), timeout=30)
+        assert r.success, r.error
+        assert "Contents" not in s3.list_objects_v2(Bucket=bucket, Prefix="cut/0")
+    finally:
+        p.stop()
+
+
+def test_cancelled_directory_save_leaves_nothing(rgw, bucket, proxy, s3plugin, tmp_path):
+    import grpc
+    cfg = rgw.config(bucket, endpoint=proxy.endpoint)
+    d = tmp_path / "d"
+    d.mkdir()
+    for i in range(40):
+        (d / f"f{i}.txt").write_bytes(b"x" * 100)
+    proxy.add_rule(op="PutObject", action="delay", seconds=0.6, times=None)   # 40 files, 16 at a time: > 1.5 s
+    with pytest.raises(grpc.RpcError) as e:
+        s3plugin.stub().Save(pb.SaveArtifactRequest(path=str(d), output_artifact=artifact("cancelled/dir", cfg)), timeout=1.0)
+    assert e.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+    proxy.clear_rules()
+    s3 = rgw.boto3()
+    deadline = time.monotonic() + 15
+    while "Contents" in s3.list_objects_v2(Bucket=bucket, Prefix="cancelled/") and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert "Contents" not in s3.list_objects_v2(Bucket=bucket, Prefix="cancelled/")

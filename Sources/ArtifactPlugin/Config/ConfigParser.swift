@@ -19,7 +19,7 @@ public enum ConfigParser {
         do {
             node = try Yams.compose(yaml: text)
         } catch let e as YamlError {
-            throw ConfigError("", "not valid YAML: \(e)")
+            throw ConfigError("", "not valid YAML: \(Self.describe(e))")
         }
         guard let node else {
             throw ConfigError("", "empty; set at least `provider: file` with `root`, or `endpoint` and `bucket`")
@@ -148,6 +148,18 @@ public enum ConfigParser {
             if let v = try r.int("attempts", min: 1, max: 20) { c.retry.attempts = v }
         }
         return c
+    }
+
+    /// A YAML error without the source text it quotes (which may hold an inline token).
+    static func describe(_ e: YamlError) -> String {
+        switch e {
+        case .scanner(_, let problem, let mark, _), .parser(_, let problem, let mark, _), .composer(_, let problem, let mark, _):
+            return "\(problem) at line \(mark.line), column \(mark.column)"
+        case .duplicatedKeysInMapping(let duplicates, _):
+            return "fields given twice: \(duplicates.joined(separator: ", "))"
+        default:
+            return "cannot be read"
+        }
     }
 
     static func parseEndpoint(_ raw: String, line: Int?) throws -> Endpoint {
@@ -295,7 +307,7 @@ struct Fields {
 
     static func kind(_ n: Node) -> String {
         switch n {
-        case .scalar(let s): return "'\(s.string)'"
+        case .scalar: return "a single value"   // never the value itself: it may be a secret
         case .mapping: return "a mapping"
         case .sequence: return "a list"
         case .alias: return "an alias"

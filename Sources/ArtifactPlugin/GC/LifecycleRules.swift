@@ -136,7 +136,7 @@ extension ObjectStoreClient {
 
     /// Adds or updates our rule; returns what happened, for the log.
     public func applyLifecycle(_ rule: LifecycleRule, oss: Bool) async throws -> String {
-        for attempt in 1...2 {
+        for _ in 1...3 {
             let existing = try await lifecycleRules()
             switch LifecycleRule.merge(rule, into: existing, oss: oss) {
             case .unchanged:
@@ -145,12 +145,16 @@ extension ObjectStoreClient {
                 return "left alone: rule '\(other)' (not ours) already covers prefix '\(rule.prefix)'"
             case .write(let xml):
                 try await putLifecycle(xml)
-                // Another writer may have raced us between read and write: check ours landed.
-                if try await lifecycleRules().contains(where: { $0.id == rule.id }) {
-                    return "rule \(rule.id) for prefix '\(rule.prefix)' written (\(existing.count) other rule(s) kept)"
+                // The configuration is read, changed and written whole: another writer may have
+                // raced us. Every rule we read (and ours) must still be there, or we go again.
+                let after = Set(try await lifecycleRules().map(\.id))
+                let expected = Set(existing.map(\.id)).union([rule.id])
+                if expected.isSubset(of: after) {
+                    return "rule \(rule.id) for prefix '\(rule.prefix)' written (\(existing.filter { $0.id != rule.id }.count) other rule(s) kept)"
                 }
+                try await Task.sleep(for: .milliseconds(Int.random(in: 50...300)))
             }
         }
-        return "rule \(rule.id) written but not found on reading back (another writer replaced the configuration?)"
+        return "rule \(rule.id) for prefix '\(rule.prefix)': another writer kept changing the bucket's lifecycle configuration; some rules may be missing"
     }
 }

@@ -75,7 +75,13 @@ public final class OutcomePolicy: @unchecked Sendable {
         } catch {
             result = .failure(KubernetesError(message: "\(error)"))
         }
-        phases.withLock { $0[name] = result }
+        // A phase, or a definite "may not" / "gone", holds for the life of the pod; a network
+        // error or a 5xx may not, so the next Delete asks again.
+        switch result {
+        case .success: phases.withLock { $0[name] = result }
+        case .failure(let e) where e.status == 403 || e.status == 404: phases.withLock { $0[name] = result }
+        case .failure: break
+        }
         return result.map { (name, $0) }
     }
 

@@ -32,6 +32,8 @@ final class CurlTransfer: @unchecked Sendable {
     /// For streamed bodies: the caller's view, and the final response (for the error body).
     let inbox: StreamingInbox?
     let streamOutcome = Locked<HTTPResponse?>(nil)
+    /// Set by any thread asking to cancel; checked when the transfer is added.
+    let cancelRequested = Locked(false)
 
     init(request: HTTPRequest, responseBody: HTTPResponseBody, options: HTTPTransportOptions) {
         self.request = request

@@ -78,6 +78,8 @@ public final class HTTPClient: @unchecked Sendable {
     // MARK: loop
 
     fileprivate func submit(_ c: Command) {
+        // A cancel may overtake its add (a task cancelled before the request started).
+        if case .cancel(let t) = c { t.cancelRequested.withLock { $0 = true } }
         commands.withLock { $0.append(c) }
         curl_multi_wakeup(multi)
     }
@@ -103,6 +105,12 @@ public final class HTTPClient: @unchecked Sendable {
     }
 
     private func add(_ t: CurlTransfer) {
+        if t.cancelRequested.current {
+            let e = HTTPClientError(kind: .cancelled, message: "\(t.request.method) \(t.redactedURL): cancelled", curlCode: 0)
+            t.inbox?.complete(.failure(e))
+            if let c = t.completion { t.completion = nil; c.resume(throwing: e) }
+            return
+        }
         let h = idleHandles.popLast() ?? curl_easy_init()!
         t.configure(h)
         active[h] = t
@@ -127,8 +135,9 @@ public final class HTTPClient: @unchecked Sendable {
         if idleHandles.count < 64 { idleHandles.append(h) } else { curl_easy_cleanup(h) }
         t.easy = nil
         if let inbox = t.inbox {
-            inbox.complete(result.map { _ in () })
+            // The outcome first: the consumer may read the error body as soon as it is woken.
             if case .success(let r) = result { t.streamOutcome.withLock { $0 = r } }
+            inbox.complete(result.map { _ in () })
         }
         if let c = t.completion {
             t.completion = nil

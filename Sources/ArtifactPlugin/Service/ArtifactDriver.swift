@@ -101,7 +101,10 @@ public struct ArtifactDriver: Sendable {
                         throw ArtifactError.conflict("cannot load a directory artifact into \(path): a file is there")
                     }
                     if !FileSystem.removeEmptyDirectory(path) {
-                        try mergeTree(from: staging, into: path)
+                        // Files already at `path` stay unless the artifact has them: link them
+                        // into the staged tree and swap the trees in one step (never a mix).
+                        try FileSystem.linkMissing(from: path, into: staging)
+                        try FileSystem.exchange(staging, path)
                         try FileSystem.removeTree(staging)
                         return
                     }
@@ -113,18 +116,6 @@ public struct ArtifactDriver: Sendable {
             throw error
         }
         return done
-    }
-
-    private func mergeTree(from: String, into: String) throws {
-        for raw in try FileSystem.entries(from) {
-            let n = String(decoding: raw, as: UTF8.self)
-            let src = from + "/" + n, dst = into + "/" + n
-            if let (k, _) = try FileSystem.kind(src), k == .directory, let (dk, _) = try FileSystem.kind(dst), dk == .directory {
-                try mergeTree(from: src, into: dst)
-            } else {
-                try FileSystem.rename(src, dst)
-            }
-        }
     }
 
     // MARK: browsing
@@ -155,6 +146,15 @@ public struct ArtifactDriver: Sendable {
         let prefix = ArtifactKeys.directoryPrefix(key)
         let objects = try await store.list(prefix: prefix)
         guard !objects.isEmpty else { throw ArtifactError.notFound(notFoundText(key)) }
+        // Entry names come from stored keys: one that would climb out of the extraction directory
+        // (`key/../x`, `key//abs`) fails the stream before any byte is sent.
+        for o in objects {
+            do {
+                try ArtifactKeys.checkRelative(String(o.key.dropFirst(prefix.count)), allowTrailingSlash: true)
+            } catch {
+                throw ArtifactError.conflict("refusing to stream \(store.locate(o.key)) into a tar archive: \(error)")
+            }
+        }
         let tar = TarStream(sink: sink, chunkSize: Self.streamChunkSize)
         var done = Transferred()
         for o in objects {

@@ -29,6 +29,18 @@ public final class FileDescriptor: @unchecked Sendable {
         return FileDescriptor(fd: fd, path: path)
     }
 
+    /// Opens a regular file, refusing a symlink in the last component (O_NOFOLLOW): what was
+    /// checked is what is read, even if the name is swapped for a link meanwhile.
+    public static func openRegularNoFollow(_ path: String) throws -> FileDescriptor {
+        let fd = argo_open(path, O_RDONLY | O_NOFOLLOW, 0)
+        guard fd >= 0 else { throw FileSystemError.last("open", path) }
+        let d = FileDescriptor(fd: fd, path: path)
+        guard FileSystem.kindOf(try d.status()) == .file else {
+            throw FileSystemError(operation: "open (not a regular file)", path: path, code: EINVAL)
+        }
+        return d
+    }
+
     /// Creates a new file that must not exist yet (temp files).
     public static func createExclusive(_ path: String, mode: mode_t = 0o644) throws -> FileDescriptor {
         let fd = argo_open(path, O_WRONLY | O_CREAT | O_EXCL, mode)
@@ -196,6 +208,34 @@ public enum FileSystem {
         }
         guard stat(path, &st) == 0, (st.st_mode & S_IFMT) == S_IFDIR else {
             throw FileSystemError(operation: "create directory (a file is in the way)", path: path, code: ENOTDIR)
+        }
+    }
+
+    /// Swaps two existing paths in one step (renameat2 RENAME_EXCHANGE).
+    public static func exchange(_ a: String, _ b: String) throws {
+        guard argo_rename_exchange(a, b) == 0 else { throw FileSystemError.last("exchange with \(b):", a) }
+    }
+
+    /// Hard-links every entry of `from` that `into` lacks, recursively (same file system): the
+    /// old content of a directory copied into a new tree without copying bytes.
+    public static func linkMissing(from: String, into: String) throws {
+        for raw in try entries(from) {
+            let n = String(decoding: raw, as: UTF8.self)
+            let src = from + "/" + n, dst = into + "/" + n
+            guard let (kind, _) = try FileSystem.kind(src) else { continue }
+            if let (dkind, _) = try FileSystem.kind(dst) {
+                if kind == .directory && dkind == .directory { try linkMissing(from: src, into: dst) }
+                continue   // the new tree's entry wins
+            }
+            switch kind {
+            case .directory:
+                try makeDirectories(dst)
+                try linkMissing(from: src, into: dst)
+            case .file:
+                guard link(src, dst) == 0 else { throw FileSystemError.last("link to \(dst) from", src) }
+            default:
+                continue
+            }
         }
     }
 

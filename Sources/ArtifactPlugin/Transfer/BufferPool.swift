@@ -19,6 +19,7 @@ public final class BufferPool: @unchecked Sendable {
         var waiters: [(size: Int, c: CheckedContinuation<Buffer, Error>, id: Int)] = []
         var nextID = 0
         var peak = 0
+        var cancelled = Set<Int>()   // waiters cancelled before they were queued
     }
     private let state = Locked(State())
     public let limit: Int
@@ -36,16 +37,20 @@ public final class BufferPool: @unchecked Sendable {
         let id = state.withLock { s -> Int in s.nextID += 1; return s.nextID }
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (c: CheckedContinuation<Buffer, Error>) in
-                let got = state.withLock { s -> Buffer? in
-                    if s.waiters.isEmpty, let b = Self.take(&s, size: size, limit: limit) { return b }
+                let got = state.withLock { s -> Result<Buffer, Error>? in
+                    if s.cancelled.remove(id) != nil { return .failure(CancellationError()) }
+                    if s.waiters.isEmpty, let b = Self.take(&s, size: size, limit: limit) { return .success(b) }
                     s.waiters.append((size, c, id))
                     return nil
                 }
-                if let got { c.resume(returning: got) }
+                if let got { c.resume(with: got) }
             }
         } onCancel: {
             let w = state.withLock { s -> CheckedContinuation<Buffer, Error>? in
-                guard let i = s.waiters.firstIndex(where: { $0.id == id }) else { return nil }
+                guard let i = s.waiters.firstIndex(where: { $0.id == id }) else {
+                    s.cancelled.insert(id)
+                    return nil
+                }
                 return s.waiters.remove(at: i).c
             }
             w?.resume(throwing: CancellationError())

@@ -124,7 +124,7 @@ public struct MultipartUploader: Sendable {
         let book = PartBook(checkpoint: UploadCheckpoint(store: storeID, bucket: client.address.bucket, key: key, uploadID: id,
                                                          partSize: plan.partSize, source: source, parts: Array(done.values)),
                             store: settings.resume ? checkpoints : nil)
-        if settings.resume && uploadID == nil { try await BlockingIO.run { try book.persist() } }
+        if settings.resume && uploadID == nil { await book.persistOrDisable() }
         let progress = TransferProgress("upload \(location)", total: size, parts: plan.partCount)
         progress.add(bytes: done.values.reduce(Int64(0)) { $0 + plan.range($1.number).length }, part: false)
 
@@ -156,26 +156,30 @@ public struct MultipartUploader: Sendable {
                 throw ArtifactError.badSource(path, "the file changed while it was being uploaded")
             }
             let parts = book.parts
-            let r = try await client.completeMultipartUpload(key, uploadID: id, parts: parts.map { .init(number: $0.number, etag: $0.etag) })
-            try integrity.verifyObject(r, parts: parts.map { PartChecksum(md5: [], crc64: $0.crc64, length: plan.range($0.number).length) }, location: location)
+            let r = try await complete(key: key, uploadID: id, parts: parts)
             checkpoints.remove(store: storeID, bucket: client.address.bucket, key: key)
+            try await verifyCompleted(r, key: key, parts: parts.map { PartChecksum(md5: [], crc64: $0.crc64, length: plan.range($0.number).length) })
             progress.finish("done")
         } catch {
-            if Self.isInterruption(error) {
-                // A shutdown or a cancelled call: keep the upload and its checkpoint for the next Save.
+            if Self.isInterruption(error) && book.resumable {
+                // A shutdown, a cancelled call or a store out of reach: keep the upload and its
+                // checkpoint, so the next Save of this file uploads only what is missing.
                 progress.finish("interrupted (checkpoint kept: the next Save of this file resumes)")
             } else {
                 progress.finish("failed")
-                try? await client.abortMultipartUpload(key, uploadID: id)
+                await Cleanup.run("abort the upload of \(location)") { try await client.abortMultipartUpload(key, uploadID: id) }
                 checkpoints.remove(store: storeID, bucket: client.address.bucket, key: key)
             }
             throw error
         }
     }
 
+    /// Failures the next attempt may not meet: cancellation, and the store out of reach after
+    /// every retry (connection errors, timeouts, 5xx).
     static func isInterruption(_ e: Error) -> Bool {
         if e is CancellationError { return true }
-        if let h = e as? HTTPClientError, h.kind == .cancelled { return true }
+        if let h = e as? HTTPClientError, h.kind == .cancelled || h.isTransient { return true }
+        if let s = e as? StoreError, s.status >= 500 { return true }
         return Task.isCancelled
     }
 
@@ -210,7 +214,10 @@ public struct MultipartUploader: Sendable {
     public func upload(stream: ByteChunkSource, to key: String) async throws -> Int64 {
         let location = client.locate(key)
         let partSize = Int(min(max(settings.partSize, client.dialect.limits.minPartSize), Int64(pool.limit)))
-        var buffer = try await pool.acquire(size: partSize)
+        // The buffer being filled belongs to this function until handed to a part task; on any
+        // exit it goes back to the pool (a leaked buffer would shrink the budget for good).
+        var owned: BufferPool.Buffer? = try await pool.acquire(size: partSize)
+        defer { if let b = owned { pool.release(b) } }
         var filled = 0
         var total: Int64 = 0
         var uploadID: String?
@@ -222,6 +229,8 @@ public struct MultipartUploader: Sendable {
             try await withThrowingTaskGroup(of: Void.self) { group in
                 var running = 0
                 func dispatch(_ b: BufferPool.Buffer, length: Int) async throws {
+                    var handedOver = false
+                    defer { if !handedOver { pool.release(b) } }
                     if uploadID == nil { uploadID = try await client.createMultipartUpload(key, extraHeaders: objectHeaders) }
                     partNumber += 1
                     guard partNumber <= maxParts else {
@@ -233,6 +242,7 @@ public struct MultipartUploader: Sendable {
                     }
                     let (id, n) = (uploadID!, partNumber)
                     running += 1
+                    handedOver = true
                     group.addTask {
                         defer { pool.release(b) }
                         let bytes = UnsafeRawBufferPointer(rebasing: b.bytes[..<length])
@@ -245,13 +255,16 @@ public struct MultipartUploader: Sendable {
                     var offset = 0
                     while offset < chunk.count {
                         if filled == partSize {
-                            try await dispatch(buffer, length: filled)
-                            buffer = try await pool.acquire(size: partSize)
+                            let full = owned!
+                            owned = nil
+                            try await dispatch(full, length: filled)
+                            owned = try await pool.acquire(size: partSize)
                             filled = 0
                         }
                         let n = min(partSize - filled, chunk.count - offset)
+                        let target = owned!
                         chunk.withUnsafeBytes { src in
-                            UnsafeMutableRawBufferPointer(rebasing: buffer.bytes[filled..<(filled + n)])
+                            UnsafeMutableRawBufferPointer(rebasing: target.bytes[filled..<(filled + n)])
                                 .copyMemory(from: UnsafeRawBufferPointer(rebasing: src[offset..<(offset + n)]))
                         }
                         filled += n
@@ -260,26 +273,80 @@ public struct MultipartUploader: Sendable {
                     }
                 }
                 if uploadID == nil {
-                    let bytes = UnsafeRawBufferPointer(rebasing: buffer.bytes[..<filled])
+                    let bytes = UnsafeRawBufferPointer(rebasing: owned!.bytes[..<filled])
                     try await putVerified(key: key, body: .buffer(bytes), cks: integrity.checksum(bytes))
-                    pool.release(buffer)
                     progress.add(bytes: Int64(filled))
                 } else {
-                    try await dispatch(buffer, length: filled)
+                    let last = owned!
+                    owned = nil
+                    try await dispatch(last, length: filled)
                 }
                 try await group.waitForAll()
             }
             if let id = uploadID {
                 let parts = book.parts
-                let r = try await client.completeMultipartUpload(key, uploadID: id, parts: parts.map { .init(number: $0.number, etag: $0.etag) })
-                try integrity.verifyObject(r, parts: parts.map { PartChecksum(md5: [], crc64: $0.crc64, length: $0.length ?? 0) }, location: location)
+                let r = try await complete(key: key, uploadID: id, parts: parts)
+                try await verifyCompleted(r, key: key, parts: parts.map { PartChecksum(md5: [], crc64: $0.crc64, length: $0.length ?? 0) })
             }
             progress.finish("done")
             return total
         } catch {
             progress.finish("failed")
-            if let id = uploadID { try? await client.abortMultipartUpload(key, uploadID: id) }
+            // A stream has no checkpoint to resume from: whatever the reason, drop its parts.
+            if let id = uploadID { await Cleanup.run("abort the upload of \(location)") { try await client.abortMultipartUpload(key, uploadID: id) } }
             throw error
+        }
+    }
+
+    /// CompleteMultipartUpload. If a retried completion finds the upload gone, the first attempt
+    /// may have succeeded with its answer lost: the object is accepted when it shows our parts.
+    func complete(key: String, uploadID: String, parts: [UploadCheckpoint.Part]) async throws -> HTTPResponse {
+        do {
+            return try await client.completeMultipartUpload(key, uploadID: uploadID, parts: parts.map { .init(number: $0.number, etag: $0.etag) })
+        } catch let e as StoreError where e.code == "NoSuchUpload" {
+            guard let head = try await client.headObject(key), let etag = head.etag?.trimmingCharacters(in: "\""),
+                  etag.hasSuffix("-\(parts.count)"), head.size == parts.reduce(0, { $0 + ($1.length ?? 0) }) || parts.contains(where: { $0.length == nil }) else {
+                throw e
+            }
+            Log.transfer.notice("\(client.locate(key)): completion answered NoSuchUpload after a retry, and the object shows our \(parts.count) parts: completed")
+            var r = HTTPResponse(status: 200, headers: [], body: Array("<CompleteMultipartUploadResult><ETag>\(etag)</ETag></CompleteMultipartUploadResult>".utf8), bodyLength: 0, trailers: [])
+            if let crc = try await client.headCRC(key) { r.headers.append((ChecksumPolicy.crcHeader, String(crc))) }
+            return r
+        }
+    }
+
+    /// The completed object must pass the integrity checks; one that does not is deleted rather
+    /// than left looking complete.
+    func verifyCompleted(_ r: HTTPResponse, key: String, parts: [PartChecksum]) async throws {
+        do {
+            try integrity.verifyObject(r, parts: parts, location: client.locate(key))
+        } catch {
+            await Cleanup.run("remove the damaged object \(client.locate(key))") { try await client.deleteObject(key) }
+            throw error
+        }
+    }
+}
+
+/// Clean-up that must happen even when the call that needs it was cancelled (a client reset, a
+/// deadline, the end of the grace period): it runs detached from the caller's cancellation,
+/// bounded in time, and its own failure is logged, not thrown.
+enum Cleanup {
+    static func run(_ what: String, timeout: Duration = .seconds(30), _ body: @escaping @Sendable () async throws -> Void) async {
+        let task = Task.detached {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await body() }
+                group.addTask {
+                    try await Task.sleep(for: timeout)
+                    throw ArtifactError.store("timed out after \(timeout)")
+                }
+                try await group.next()
+                group.cancelAll()
+            }
+        }
+        do {
+            try await task.value
+        } catch {
+            Log.transfer.warning("could not \(what): \(error)")
         }
     }
 }
@@ -299,10 +366,26 @@ final class PartBook: @unchecked Sendable {
 
     var parts: [UploadCheckpoint.Part] { partsDone.current.values.sorted { $0.number < $1.number } }
 
+    private let disabled = Locked(false)
+
+    /// Whether a checkpoint is being kept (resume is on and writing it works).
+    var resumable: Bool { store != nil && !disabled.current }
+
     func record(_ p: UploadCheckpoint.Part) async throws {
         partsDone.withLock { $0[p.number] = p }
-        guard store != nil else { return }
-        try await BlockingIO.run { [self] in try persist() }
+        guard resumable else { return }
+        await persistOrDisable()
+    }
+
+    /// A checkpoint that cannot be written (read-only /tmp, full disk) costs the resume, not the upload.
+    func persistOrDisable() async {
+        guard resumable else { return }
+        do {
+            try await BlockingIO.run { [self] in try persist() }
+        } catch {
+            disabled.withLock { $0 = true }
+            Log.transfer.warning("cannot write the upload checkpoint (\(error)); continuing without resume")
+        }
     }
 
     func persist() throws {

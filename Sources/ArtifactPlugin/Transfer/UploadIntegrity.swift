@@ -58,7 +58,7 @@ public struct ChecksumPolicy: UploadIntegrity {
     }
 
     private func verify(_ response: HTTPResponse, _ sent: PartChecksum, what: String) throws {
-        if md5, !sent.md5.isEmpty, let raw = response.header("ETag") {
+        if md5, !sent.md5.isEmpty, !Self.encryptedETag(response), let raw = response.header("ETag") {
             let etag = raw.trimmingCharacters(in: "\"").lowercased()
             if etag.count == 32, etag.allSatisfy({ $0.isHexDigit }), etag != sent.md5.hex {
                 throw ArtifactError.corrupted("\(what): the store's ETag \(etag) is not the MD5 of the bytes sent (\(sent.md5.hex))")
@@ -67,6 +67,15 @@ public struct ChecksumPolicy: UploadIntegrity {
         if crc64, let mine = sent.crc64, let theirs = response.header(Self.crcHeader).flatMap({ UInt64($0) }), theirs != mine {
             throw ArtifactError.corrupted("\(what): the store holds CRC-64 \(theirs), the bytes sent have \(mine)")
         }
+    }
+
+    /// With SSE-KMS or customer keys an ETag is not the MD5 of the data (Content-MD5 still
+    /// guarded the bytes on arrival), so it is not compared.
+    static func encryptedETag(_ r: HTTPResponse) -> Bool {
+        if r.header("x-amz-server-side-encryption-customer-algorithm") != nil { return true }
+        if let sse = r.header("x-amz-server-side-encryption"), sse != "AES256" { return true }
+        if let sse = r.header("x-oss-server-side-encryption"), sse != "AES256" { return true }
+        return false
     }
 
     public func verifyObject(_ response: HTTPResponse, parts: [PartChecksum], location: String) throws {

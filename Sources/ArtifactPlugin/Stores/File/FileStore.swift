@@ -191,22 +191,14 @@ public final class FileStore: ArtifactStore {
                     guard kind == .directory else {
                         throw ArtifactError.conflict("cannot store a directory at \(locate(key)): a file object is there")
                     }
-                    // Merge into the existing directory artifact, file by file.
                     try checkInside(target)
-                    for f in files {
-                        let dest = target + "/" + f.relativeKey
-                        if f.relativeKey.hasSuffix("/") {
-                            try FileSystem.makeDirectories(String(dest.dropLast()))
-                            continue
-                        }
-                        try FileSystem.makeDirectories(FileSystem.parent(dest))
-                        try checkInside(FileSystem.parent(dest))
-                        if let (k, _) = try FileSystem.kind(dest), k == .directory {
-                            throw ArtifactError.conflict("cannot store a file at \(locate(key + "/" + f.relativeKey)): a directory is there")
-                        }
-                        try FileSystem.rename(stagedRoot + "/" + f.relativeKey, dest)
-                    }
-                    try FileSystem.removeTree(stagedRoot)
+                    // Objects already there and not in this Save stay (S3 semantics): link them
+                    // into the staged tree, then swap the two trees in one step. Readers see
+                    // the old tree or the new one, never a mix, and a failure changes nothing.
+                    try FileSystem.linkMissing(from: target, into: stagedRoot)
+                    try FileSystem.exchange(stagedRoot, target)
+                    try FileSystem.syncDirectory(FileSystem.parent(target))
+                    try FileSystem.removeTree(stagedRoot)   // now the old tree
                 } else {
                     // The whole tree appears at once.
                     try commit(stagedRoot, to: key, isDirectory: true)
@@ -249,7 +241,7 @@ public final class FileStore: ArtifactStore {
         guard let (kind, _) = try FileSystem.kind(p), kind == .file else {
             throw ArtifactError.notFound(locate(object.key))
         }
-        return try FileDescriptor.openForReading(p)
+        return try FileDescriptor.openRegularNoFollow(p)
     }
 
     public func download(_ object: ObjectInfo, to destination: String, sync: Bool) async throws {

@@ -31,6 +31,13 @@ extension ObjectStoreClient {
                           etag: r.header("ETag"))
     }
 
+    /// The whole object's CRC-64 as the store reports it (OSS), nil elsewhere.
+    public func headCRC(_ key: String) async throws -> UInt64? {
+        var op = StoreOperation("HeadObject", "HEAD", key: key)
+        op.accept = [404]
+        return try await send(op).header(ChecksumPolicy.crcHeader).flatMap { UInt64($0) }
+    }
+
     /// PutObject with Content-MD5 (the store rejects altered bytes with BadDigest).
     public func putObject(_ key: String, body: HTTPRequestBody, md5: [UInt8]?, extraHeaders: [(String, String)] = []) async throws -> HTTPResponse {
         var op = StoreOperation("PutObject", "PUT", key: key)
@@ -239,22 +246,32 @@ extension ObjectStoreClient {
 
     // MARK: archived objects
 
-    /// Starts restoring an archived object (already restoring counts as started).
-    public func restoreObject(_ key: String) async throws {
-        var op = StoreOperation("RestoreObject", "POST", key: key)
-        op.query = [("restore", "")]
-        op.payloadHash = SigV4Signer.emptyPayloadHash
+    /// Starts restoring an archived object (already restoring counts as started). S3 wants a
+    /// RestoreRequest saying for how long; OSS takes an empty body.
+    public func restoreObject(_ key: String, s3: Bool) async throws {
+        var op: StoreOperation
+        if s3 {
+            op = xmlOperation("RestoreObject", "POST", key: key, query: [("restore", "")],
+                              xml: "<RestoreRequest><Days>1</Days></RestoreRequest>", contentMD5: true)
+        } else {
+            op = StoreOperation("RestoreObject", "POST", key: key)
+            op.query = [("restore", "")]
+            op.payloadHash = SigV4Signer.emptyPayloadHash
+        }
         op.accept = [409]      // RestoreAlreadyInProgress
         _ = try await send(op)
     }
 
-    /// True once the restored copy can be read (`x-oss-restore` / `x-amz-restore` says so).
-    public func restoreFinished(_ key: String) async throws -> Bool {
+    public enum RestoreState: Sendable { case pending, done, gone }
+
+    /// Whether the restored copy can be read yet (`x-oss-restore` / `x-amz-restore` says so).
+    public func restoreState(_ key: String) async throws -> RestoreState {
         var op = StoreOperation("HeadObject", "HEAD", key: key)
         op.accept = [404]
         let r = try await send(op)
-        guard let state = r.header("\(meta)restore") else { return false }
-        return state.contains("ongoing-request=\"false\"")
+        if r.status == 404 { return .gone }
+        guard let state = r.header("\(meta)restore") else { return .pending }
+        return state.contains("ongoing-request=\"false\"") ? .done : .pending
     }
 
     // MARK: bucket

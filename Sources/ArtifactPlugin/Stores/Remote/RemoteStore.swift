@@ -122,7 +122,7 @@ public final class RemoteStore: ArtifactStore, @unchecked Sendable {
             let fresh = created.current.filter { !existing.contains($0) }
             if !fresh.isEmpty {
                 Log.store.warning("directory save to \(locate(key)) failed; removing the \(fresh.count) object(s) it had created")
-                try? await delete(fresh)
+                await Cleanup.run("remove the objects of the failed save to \(locate(key))") { try await self.delete(fresh) }
             }
             throw error
         }
@@ -238,12 +238,21 @@ public final class RemoteStore: ArtifactStore, @unchecked Sendable {
             }
             let client = try await client()
             Log.store.info("\(locate(object.key)) is archived: restoring it before reading")
-            try await client.restoreObject(object.key)
+            try await client.restoreObject(object.key, s3: dialect.locationScheme == "s3")
+            let env = ProcessInfo.processInfo.environment
+            let poll = env["ARGO_PLUGIN_RESTORE_POLL_SECONDS"].flatMap { Int($0) } ?? 10
+            let limit = ContinuousClock.now.advanced(by: .seconds(env["ARGO_PLUGIN_RESTORE_MAX_SECONDS"].flatMap { Int($0) } ?? 6 * 3600))
             while true {
-                try await Task.sleep(for: .seconds(ProcessInfo.processInfo.environment["ARGO_PLUGIN_RESTORE_POLL_SECONDS"].flatMap { Int($0) } ?? 10))
-                if try await client.restoreFinished(object.key) { break }
+                try await Task.sleep(for: .seconds(poll))
+                switch try await client.restoreState(object.key) {
+                case .done: try await body(); return
+                case .gone: throw ArtifactError.notFound(locate(object.key))
+                case .pending:
+                    guard ContinuousClock.now < limit else {
+                        throw ArtifactError.conflict("\(locate(object.key)) is still being restored; load it again later")
+                    }
+                }
             }
-            try await body()
         }
     }
 
