@@ -91,42 +91,35 @@ final class HTTP2Connection: ServerSessionDelegate {
         return false
     }
 
-    /// Writes whatever nghttp2 has to send; watches for writability when the socket is full.
+    /// Frames gathered per send: one system call carries many 16 KiB DATA frames.
+    private static let sendBatch = 256 * 1024
+
+    /// Writes whatever nghttp2 has to send, many frames per system call; watches for
+    /// writability when the socket is full (and stops pulling frames until it drains).
     func flush() {
         guard !isClosed, prefaceChecked, let session else { return }
         while true {
-            if outputOffset < output.count {
-                let n = output.withUnsafeBytes { raw in
-                    send(fd, raw.baseAddress! + outputOffset, output.count - outputOffset, Int32(MSG_NOSIGNAL))
-                }
-                if n < 0 {
-                    if errno == EINTR { continue }
-                    if errno == EAGAIN || errno == EWOULDBLOCK { watchWritable(true); return }
-                    close(); return
-                }
-                outputOffset += n
-                if outputOffset < output.count { watchWritable(true); return }
-                output.removeAll(keepingCapacity: output.capacity <= 256 * 1024)
+            if outputOffset >= output.count {
+                output.removeAll(keepingCapacity: output.capacity <= 4 * Self.sendBatch)
                 outputOffset = 0
             }
-            let chunk: UnsafeRawBufferPointer?
-            do { chunk = try session.nextOutput() } catch { close(); return }
-            guard let chunk else { break }
-            var sent = 0
-            while sent < chunk.count {
-                let n = send(fd, chunk.baseAddress! + sent, chunk.count - sent, Int32(MSG_NOSIGNAL))
-                if n < 0 {
-                    if errno == EINTR { continue }
-                    if errno == EAGAIN || errno == EWOULDBLOCK { break }
-                    close(); return
-                }
-                sent += n
+            while output.count - outputOffset < Self.sendBatch {
+                let chunk: UnsafeRawBufferPointer?
+                do { chunk = try session.nextOutput() } catch { close(); return }
+                guard let chunk else { break }
+                output.append(contentsOf: chunk)
             }
-            if sent < chunk.count {
-                output.append(contentsOf: UnsafeRawBufferPointer(rebasing: chunk[sent...]))
-                watchWritable(true)
-                return
+            guard outputOffset < output.count else { break }
+            let n = output.withUnsafeBytes { raw in
+                send(fd, raw.baseAddress! + outputOffset, output.count - outputOffset, Int32(MSG_NOSIGNAL))
             }
+            if n < 0 {
+                if errno == EINTR { continue }
+                if errno == EAGAIN || errno == EWOULDBLOCK { watchWritable(true); return }
+                close(); return
+            }
+            outputOffset += n
+            if outputOffset < output.count { watchWritable(true); return }
         }
         watchWritable(false)
         if !session.wantsRead && !session.wantsWrite { close() }

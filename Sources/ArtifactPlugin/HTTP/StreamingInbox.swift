@@ -21,7 +21,7 @@ final class StreamingInbox: @unchecked Sendable {
     /// Asks the loop to unpause the transfer (set by the client when it registers the transfer).
     var unpause: (@Sendable () -> Void)?
 
-    init(highWater: Int = 1 << 20) {
+    init(highWater: Int = 512 << 10) {
         self.highWater = highWater
     }
 

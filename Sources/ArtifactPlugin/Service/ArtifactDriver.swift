@@ -7,8 +7,10 @@ import PluginRPC
 public struct ArtifactDriver: Sendable {
     public let store: ArtifactStore
     public let configuration: PluginConfiguration
-    /// OpenStream message size: well under grpc-go's 4 MiB receive limit.
-    public static let streamChunkSize = 1 << 20
+    /// OpenStream message size: well under grpc-go's 4 MiB receive limit, and small enough that
+    /// the few messages a stream may hold (the outbox, the one being built) stay cheap when many
+    /// users download at once.
+    public static let streamChunkSize = 256 << 10
 
     public init(store: ArtifactStore, configuration: PluginConfiguration) {
         self.store = store

@@ -106,23 +106,36 @@ public final class RemoteStore: ArtifactStore, @unchecked Sendable {
         let client = try await client()
         let prefix = key + "/"
         let existing = Set(try await client.listAll(prefix: prefix).map(\.key))
-        let created = Locked([String]())
+        // Every key this Save started writing: a request sent in full just before a cancel can
+        // still land after the clean-up began, so clean-up looks again for those.
+        let attempted = Locked(Set<String>())
         let up = try await uploader
         do {
             try await forEachConcurrently(files, limit: 16) { f in
                 let objectKey = prefix + f.relativeKey
+                attempted.withLock { _ = $0.insert(objectKey) }
                 if let path = f.path {
                     _ = try await up.upload(file: path, to: objectKey)
                 } else {
                     _ = try await client.putObject(objectKey, body: .none, md5: Digest.md5([UInt8]()), extraHeaders: self.objectHeaders)
                 }
-                created.withLock { $0.append(objectKey) }
             }
         } catch {
-            let fresh = created.current.filter { !existing.contains($0) }
-            if !fresh.isEmpty {
-                Log.store.warning("directory save to \(locate(key)) failed; removing the \(fresh.count) object(s) it had created")
-                await Cleanup.run("remove the objects of the failed save to \(locate(key))") { try await self.delete(fresh) }
+            let ours = attempted.current.subtracting(existing)
+            if !ours.isEmpty {
+                Log.store.warning("directory save to \(locate(key)) failed; removing the object(s) it had written")
+                let sweep: @Sendable () async throws -> Void = {
+                    let present = Set(try await client.listAll(prefix: prefix).map(\.key)).intersection(ours)
+                    if !present.isEmpty { try await self.delete(Array(present)) }
+                }
+                await Cleanup.run("remove the objects of the failed save to \(locate(key))", sweep)
+                // Late arrivals: look twice more in the background; the caller need not wait.
+                Task.detached {
+                    for _ in 1...2 {
+                        try? await Task.sleep(for: .seconds(2))
+                        await Cleanup.run("remove late objects of the failed save to \(self.locate(key))", sweep)
+                    }
+                }
             }
             throw error
         }
@@ -162,6 +175,8 @@ public final class RemoteStore: ArtifactStore, @unchecked Sendable {
                     throw ArtifactError.corrupted("\(self.locate(object.key)): bytes \(off)-\(off + want - 1) came back as \(r.bodyLength) bytes")
                 }
                 pieces.withLock { $0[off] = (r.crc64, r.bodyLength, r.header(ChecksumPolicy.crcHeader).flatMap { UInt64($0) }) }
+                // Start writing this range to disk now, so the final fsync has little left.
+                if sync { fd.startWriteback(offset: off, length: r.bodyLength) }
             }
             if crc {
                 let ordered = pieces.current.sorted { $0.key < $1.key }.map(\.value)
