@@ -102,6 +102,10 @@ final class HTTP2Connection: ServerSessionDelegate {
             if outputOffset >= output.count {
                 output.removeAll(keepingCapacity: output.capacity <= 4 * Self.sendBatch)
                 outputOffset = 0
+            } else if outputOffset >= Self.sendBatch {
+                // Partial sends must not let the sent prefix pile up in front of new frames.
+                output.removeFirst(outputOffset)
+                outputOffset = 0
             }
             while output.count - outputOffset < Self.sendBatch {
                 let chunk: UnsafeRawBufferPointer?

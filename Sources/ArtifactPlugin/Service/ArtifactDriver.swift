@@ -141,8 +141,7 @@ public struct ArtifactDriver: Sendable {
 
     /// A file streams as itself, a directory as a tar archive of its objects.
     public func openStream(_ key: String, into sink: ArtifactByteSink) async throws -> Transferred {
-        if let object = try await store.head(key) {
-            try await store.read(object, chunkSize: Self.streamChunkSize, into: sink)
+        if let object = try await store.readIfPresent(key, chunkSize: Self.streamChunkSize, into: sink) {
             return Transferred(objects: 1, bytes: object.size)
         }
         let prefix = ArtifactKeys.directoryPrefix(key)

@@ -61,6 +61,9 @@ public protocol ArtifactStore: Sendable {
     func download(_ object: ObjectInfo, to path: String, sync: Bool) async throws
     /// Sends the object's bytes in chunks of at most `chunkSize`, failing if it changed meanwhile.
     func read(_ object: ObjectInfo, chunkSize: Int, into sink: ArtifactByteSink) async throws
+    /// Streams the object at `key` if there is one (nil otherwise), in as few round trips as the
+    /// store allows.
+    func readIfPresent(_ key: String, chunkSize: Int, into sink: ArtifactByteSink) async throws -> ObjectInfo?
 
     /// Deletes these objects; absent ones count as deleted.
     func delete(_ keys: [String]) async throws
@@ -86,4 +89,10 @@ public struct StaleUpload: Sendable {
 
 extension ArtifactStore {
     public func applyRetention(forKey key: String) async {}
+
+    public func readIfPresent(_ key: String, chunkSize: Int, into sink: ArtifactByteSink) async throws -> ObjectInfo? {
+        guard let object = try await head(key) else { return nil }
+        try await read(object, chunkSize: chunkSize, into: sink)
+        return object
+    }
 }

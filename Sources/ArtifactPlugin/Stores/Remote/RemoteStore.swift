@@ -210,15 +210,50 @@ public final class RemoteStore: ArtifactStore, @unchecked Sendable {
         try await restoringIfArchived(object) { try await self.readOnce(object, chunkSize: chunkSize, into: sink) }
     }
 
-    private func readOnce(_ object: ObjectInfo, chunkSize: Int, into sink: ArtifactByteSink) async throws {
+    /// OpenStream of a key that may be a file: one GET, no HEAD first (the answer's headers give
+    /// size and ETag), so the first byte comes one round trip sooner. Nil when there is no such
+    /// object (a directory key, or nothing).
+    public func readIfPresent(_ key: String, chunkSize: Int, into sink: ArtifactByteSink) async throws -> ObjectInfo? {
+        let client = try await client()
+        let first: HTTPStreamingResponse
+        do {
+            first = try await client.getStream(key, ifMatch: nil)
+        } catch let e as StoreError where e.code == "NoSuchKey" || (e.status == 404 && e.code != "NoSuchBucket") {
+            return nil
+        } catch let e as StoreError where e.code == "InvalidObjectState" {
+            guard let object = try await head(key) else { return nil }
+            try await read(object, chunkSize: chunkSize, into: sink)
+            return object
+        }
+        let object = ObjectInfo(key: key, size: Int64(first.header("Content-Length") ?? "") ?? -1,
+                                lastModified: first.header("Last-Modified").flatMap(HTTPDate.parseRFC1123) ?? 0,
+                                etag: first.header("ETag"))
+        guard object.size >= 0 else {
+            first.cancel()
+            guard let o = try await head(key) else { return nil }
+            try await read(o, chunkSize: chunkSize, into: sink)
+            return o
+        }
+        try await readOnce(object, chunkSize: chunkSize, into: sink, opened: first)
+        return object
+    }
+
+    private func readOnce(_ object: ObjectInfo, chunkSize: Int, into sink: ArtifactByteSink, opened: HTTPStreamingResponse? = nil) async throws {
         let client = try await client()
         var offset: Int64 = 0
         var resumed = false
         var crc = CRC64()
         var expectedCRC: UInt64?
+        var pending = opened
         while true {
             do {
-                let s = try await client.getStream(object.key, offset: offset, ifMatch: object.etag)
+                let s: HTTPStreamingResponse
+                if let p = pending {
+                    s = p
+                    pending = nil
+                } else {
+                    s = try await client.getStream(object.key, offset: offset, ifMatch: object.etag)
+                }
                 defer { s.cancel() }
                 if expectedCRC == nil { expectedCRC = s.header(ChecksumPolicy.crcHeader).flatMap { UInt64($0) } }
                 while let chunk = try await s.next(max: chunkSize) {
