@@ -8,8 +8,9 @@ public final class HTTP2Server: @unchecked Sendable {
     public struct Configuration: Sendable {
         public var socketPath: String
         public var settings = HTTP2Settings()
-        /// Response chunks a stream may hold before its handler is suspended.
-        public var outboxLimit = 2
+        /// Response chunks a stream may hold before its handler is suspended: two gRPC messages,
+        /// each written as a prefix and a payload.
+        public var outboxLimit = 4
         public init(socketPath: String) { self.socketPath = socketPath }
     }
 

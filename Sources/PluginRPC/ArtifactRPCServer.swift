@@ -143,7 +143,7 @@ public struct ArtifactRPCServer: HTTP2Handler {
 }
 
 /// OpenStream's data messages, encoded by hand: field 1 (bytes) is all a data chunk carries, so
-/// the payload is copied once, straight into the framed message.
+/// the payload is queued as it is, behind a small separately written prefix (no copy).
 struct GRPCOpenStreamSink: ArtifactByteSink {
     let call: GRPCCall
 
@@ -156,11 +156,10 @@ struct GRPCOpenStreamSink: ArtifactByteSink {
             n >>= 7
         }
         header.append(UInt8(n))
-        var framed = [UInt8]()
-        framed.reserveCapacity(GRPCFraming.prefixSize + header.count + bytes.count)
-        GRPCFraming.appendPrefix(to: &framed, length: header.count + bytes.count)
-        framed.append(contentsOf: header)
-        framed.append(contentsOf: bytes)
-        try await call.send(framed: framed)
+        var prefix = [UInt8]()
+        prefix.reserveCapacity(GRPCFraming.prefixSize + header.count)
+        GRPCFraming.appendPrefix(to: &prefix, length: header.count + bytes.count)
+        prefix.append(contentsOf: header)
+        try await call.send(prefix: prefix, payload: bytes)
     }
 }

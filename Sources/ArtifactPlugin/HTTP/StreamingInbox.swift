@@ -92,14 +92,24 @@ final class StreamingInbox: @unchecked Sendable {
         while true {
             let (out, finished, wake) = try state.withLock { s -> ([UInt8]?, Bool, Bool) in
                 if s.head < s.chunks.count {
-                    var out = s.chunks[s.head]
-                    s.chunks[s.head] = []
-                    s.head += 1
-                    while s.head < s.chunks.count, out.count + s.chunks[s.head].count <= max {
-                        out += s.chunks[s.head]
-                        s.chunks[s.head] = []
-                        s.head += 1
+                    // How many queued chunks fit in one piece; one chunk is handed over as it is,
+                    // several are joined with a single copy each.
+                    var end = s.head + 1
+                    var size = s.chunks[s.head].count
+                    while end < s.chunks.count, size + s.chunks[end].count <= max {
+                        size += s.chunks[end].count
+                        end += 1
                     }
+                    var out: [UInt8]
+                    if end == s.head + 1 {
+                        out = s.chunks[s.head]
+                    } else {
+                        out = []
+                        out.reserveCapacity(size)
+                        for i in s.head..<end { out.append(contentsOf: s.chunks[i]) }
+                    }
+                    for i in s.head..<end { s.chunks[i] = [] }
+                    s.head = end
                     if s.head == s.chunks.count { s.chunks.removeAll(keepingCapacity: true); s.head = 0 }
                     s.buffered -= out.count
                     var wake = false

@@ -25,6 +25,20 @@ final class GRPCCall: @unchecked Sendable {
         try await response.write(framed)
     }
 
+    /// Sends one message as two writes, its prefix and its payload, so a large payload is queued
+    /// as it is instead of being copied behind a 5-byte prefix.
+    func send(prefix: [UInt8], payload: [UInt8]) async throws {
+        try state.withLock { s in
+            if s.closed { throw RPCError(.cancelled, "call already closed") }
+            if !s.headersSent {
+                s.headersSent = true
+                response.sendHeaders(Self.responseHeaders)
+            }
+        }
+        try await response.write(prefix)
+        try await response.write(payload)
+    }
+
     var isClosed: Bool { state.withLock { $0.closed } }
 
     /// Ends the call with OK (`error == nil`) or the error's status.
