@@ -55,7 +55,7 @@ os.environ.setdefault("PLUGIN_BIN", str(RELEASE_BIN))
 sys.path.insert(0, str(REPO / "Tests" / "integration"))
 
 import harness  # noqa: E402  (generates the grpcio stubs on import)
-from harness import Plugin, artifact, file_config, pb, pb_grpc  # noqa: E402
+from harness import Plugin, artifact, file_config, free_port_pair, pb, pb_grpc  # noqa: E402
 
 
 
@@ -375,7 +375,6 @@ def bench_rpc(ctx):
                 for who, (sock, _) in servers.items():   # warm-up
                     h2load(sock, body, min(n, 5000), load["c"], load["m"], work / "warm.log", who)
                 runs = {w: [] for w in servers}
-                cpu = {w: [] for w in servers}
                 for r in range(rounds(3)):
                     order = list(servers) if r % 2 == 0 else list(reversed(list(servers)))
                     for who in order:
@@ -731,26 +730,6 @@ S3_ACCESS_KEY = "AKIAARGOPLUGINTEST"               # as Tests/integration/confte
 S3_SECRET_KEY = "argo-plugin-test-secret-key/+0123456789"
 RGW_MEMSTORE_BYTES = "8G"
 NEED_FREE_REMOTE = 8 * GiB
-
-
-def free_port_pair():
-    """A free port whose successor is free too (RGW on PORT, its monitor on PORT+1)."""
-    for _ in range(50):
-        s = socket.socket()
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-        s.close()
-        if port >= 65000:
-            continue
-        t = socket.socket()
-        try:
-            t.bind(("127.0.0.1", port + 1))
-            return port
-        except OSError:
-            continue
-        finally:
-            t.close()
-    raise Broken("no free port pair for RGW")
 
 
 class RGWFixture:

@@ -25,33 +25,13 @@ def store(tmp_path):
 # --- a real S3 server: Ceph RGW, started once per test session ------------------------------
 
 import shutil  # noqa: E402
-import socket  # noqa: E402
 import subprocess  # noqa: E402
 import uuid  # noqa: E402
 
-from harness import REPO  # noqa: E402
+from harness import REPO, free_port_pair  # noqa: E402
 
 S3_ACCESS_KEY = "AKIAARGOPLUGINTEST"
 S3_SECRET_KEY = "argo-plugin-test-secret-key/+0123456789"
-
-
-def _free_port_pair():
-    for _ in range(50):
-        s = socket.socket()
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-        s.close()
-        if port >= 65000:
-            continue
-        t = socket.socket()
-        try:
-            t.bind(("127.0.0.1", port + 1))
-            return port
-        except OSError:
-            continue
-        finally:
-            t.close()
-    raise RuntimeError("no free port pair")
 
 
 class RGW:
@@ -81,7 +61,7 @@ class RGW:
 def rgw():
     if shutil.which("radosgw") is None:
         pytest.skip("Ceph RGW is not installed (scripts/install-deps.sh test installs it)")
-    port = _free_port_pair()
+    port = free_port_pair()
     data = f"/tmp/argo-plugin-rgw-{os.getpid()}"
     env = dict(os.environ, S3_ACCESS_KEY=S3_ACCESS_KEY, S3_SECRET_KEY=S3_SECRET_KEY,
                OSD_STORE=os.environ.get("OSD_STORE", "memstore"), MEMSTORE_BYTES=os.environ.get("MEMSTORE_BYTES", "8G"))

@@ -39,6 +39,26 @@ def generate_stubs():
 pb, pb_grpc = generate_stubs()
 
 
+def free_port_pair():
+    """A free TCP port whose successor is free too (RGW on PORT, its monitor on PORT+1)."""
+    for _ in range(50):
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+        s.close()
+        if port >= 65000:
+            continue
+        t = socket.socket()
+        try:
+            t.bind(("127.0.0.1", port + 1))
+            return port
+        except OSError:
+            continue
+        finally:
+            t.close()
+    raise RuntimeError("no free port pair")
+
+
 def wait_for_socket(path, proc=None, timeout=10.0):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

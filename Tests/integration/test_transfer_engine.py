@@ -184,7 +184,6 @@ def test_save_stream_fast_client_memory_bounded(rgw, bucket, s3_env, tmp_path):
 def test_aborted_streams_give_their_buffers_and_uploads_back(rgw, bucket, s3_env, tmp_path):
     """Streams cut mid-way must return their part buffers to the budget (otherwise the store
     would hang once the budget leaked away) and leave no multipart upload behind."""
-    import grpc
     cfg = rgw.config(bucket, extra="multipart: {partSize: 8Mi, concurrency: 2, memoryLimit: 16Mi}\n")
     p = Plugin(workdir=tmp_path / "p", env=s3_env).start()
     try:
