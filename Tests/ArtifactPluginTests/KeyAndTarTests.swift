@@ -1,3 +1,4 @@
+import PluginRPC
 import XCTest
 @testable import ArtifactPlugin
 
@@ -23,7 +24,7 @@ final class TarHeaderTests: XCTestCase {
         let h = TarStream.header(name: "dir/file.txt", size: 1234, mtime: 1_700_000_000, directory: false)
         XCTAssertEqual(h.count, 512)
         XCTAssertEqual(String(decoding: h[0..<12], as: UTF8.self), "dir/file.txt")
-        XCTAssertEqual(String(decoding: h[124..<135], as: UTF8.self), String(1234, radix: 8).leftPadded(11))
+        XCTAssertEqual(String(decoding: h[124..<135], as: UTF8.self), String(1234, radix: 8).leftPadded(to: 11))
         var sumBytes = h
         for i in 148..<156 { sumBytes[i] = 0x20 }
         let sum = sumBytes.reduce(0) { $0 + Int($1) }

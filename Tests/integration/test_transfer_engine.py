@@ -53,25 +53,30 @@ def test_flipped_byte_in_a_part_is_caught_and_resent(rgw, bucket, proxy, s3plugi
     assert "BadDigest" in s3plugin.log()
 
 
+def kill_mid_upload(proxy, s3_env, workdir, src, key, cfg, parts_before_kill, delay):
+    """Starts a Save with slowed parts and kill -9s the plugin once `parts_before_kill`
+    UploadPart requests went out."""
+    p = Plugin(workdir=workdir, env=s3_env).start()
+    proxy.add_rule(op="UploadPart", action="delay", seconds=delay, times=None)
+    fut = p.stub().Save.future(pb.SaveArtifactRequest(path=str(src), output_artifact=artifact(key, cfg)))
+    deadline = time.monotonic() + 60
+    while proxy.op_count("UploadPart") < parts_before_kill and time.monotonic() < deadline:
+        time.sleep(0.02)
+    p.kill()
+    fut.cancel()
+    proxy.wait_idle(5)
+    proxy.clear_rules()
+
+
 def test_resume_after_kill_9_uploads_only_missing_parts(rgw, bucket, proxy, s3_env, tmp_path):
     ckpt = tmp_path / "ckpt"
     cfg = rgw.config(bucket, endpoint=proxy.endpoint,
                      extra=f"multipart: {{threshold: 8Mi, partSize: 8Mi, concurrency: 4, checkpointDir: {ckpt}}}\n")
     src = pattern_file(tmp_path / "src", 512 * MiB)
-    p = Plugin(workdir=tmp_path / "p1", env=s3_env).start()
-    # Slow the parts down so the kill lands mid-upload.
-    proxy.add_rule(op="UploadPart", action="delay", seconds=0.05, times=None)
-    fut = p.stub().Save.future(pb.SaveArtifactRequest(path=str(src), output_artifact=artifact("resume/big", cfg)))
-    deadline = time.monotonic() + 60
-    while proxy.op_count("UploadPart") < 20 and time.monotonic() < deadline:
-        time.sleep(0.02)
-    p.kill()
-    fut.cancel()
-    proxy.wait_idle(5)
+    kill_mid_upload(proxy, s3_env, tmp_path / "p1", src, "resume/big", cfg, parts_before_kill=20, delay=0.05)
     first_round = proxy.op_count("UploadPart")
     assert 20 <= first_round < 64, first_round
     assert any(ckpt.iterdir()), "no checkpoint written"
-    proxy.clear_rules()
     proxy.clear_requests()
 
     p2 = Plugin(workdir=tmp_path / "p2", env=s3_env).start()
@@ -97,15 +102,7 @@ def test_changed_source_restarts_and_leaves_no_upload_behind(rgw, bucket, proxy,
     cfg = rgw.config(bucket, endpoint=proxy.endpoint,
                      extra=f"multipart: {{threshold: 8Mi, partSize: 8Mi, concurrency: 2, checkpointDir: {ckpt}}}\n")
     src = pattern_file(tmp_path / "src", 96 * MiB)
-    p = Plugin(workdir=tmp_path / "p1", env=s3_env).start()
-    proxy.add_rule(op="UploadPart", action="delay", seconds=0.1, times=None)
-    fut = p.stub().Save.future(pb.SaveArtifactRequest(path=str(src), output_artifact=artifact("changed/big", cfg)))
-    deadline = time.monotonic() + 30
-    while proxy.op_count("UploadPart") < 4 and time.monotonic() < deadline:
-        time.sleep(0.02)
-    p.kill()
-    fut.cancel()
-    proxy.clear_rules()
+    kill_mid_upload(proxy, s3_env, tmp_path / "p1", src, "changed/big", cfg, parts_before_kill=4, delay=0.1)
     s3 = rgw.boto3()
     assert len(s3.list_multipart_uploads(Bucket=bucket).get("Uploads", [])) == 1
     pattern_file(src, 96 * MiB, seed=2)          # the step rewrote its output

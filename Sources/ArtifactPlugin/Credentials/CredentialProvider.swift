@@ -155,7 +155,7 @@ enum AlibabaSTS {
             throw CredentialError(message: "cannot read the RRSA OIDC token file \(tokenFile)")
         }
         let now = HTTPDate.components(HTTPDate.now())
-        let timestamp = "\(String(now.year).leftPadded(4))-\(String(now.month).leftPadded(2))-\(String(now.day).leftPadded(2))T\(String(now.hour).leftPadded(2)):\(String(now.minute).leftPadded(2)):\(String(now.second).leftPadded(2))Z"
+        let timestamp = "\(String(now.year).leftPadded(to: 4))-\(String(now.month).leftPadded(to: 2))-\(String(now.day).leftPadded(to: 2))T\(String(now.hour).leftPadded(to: 2)):\(String(now.minute).leftPadded(to: 2)):\(String(now.second).leftPadded(to: 2))Z"
         let query = [("Action", "AssumeRoleWithOIDC"), ("Format", "JSON"), ("Version", "2015-04-01"), ("Timestamp", timestamp)]
             .map { "\($0.0)=\(URIEncoding.encode($0.1))" }.joined(separator: "&")
         let form = [("RoleArn", roleARN), ("OIDCProviderArn", providerARN), ("OIDCToken", token.trimmingCharacters(in: .whitespacesAndNewlines)),

@@ -36,9 +36,6 @@ public struct ArtifactDriver: Sendable {
         case .directory:
             let scan = try await BlockingIO.run { try LocalTree.scan(path) }
             for s in scan.skipped { Log.service.warning("save \(key): skipped \(s)") }
-            if let f = scan.files.first(where: { !$0.relativeKey.hasSuffix("/") && (try? FileSystem.kindFollowing($0.path!)) == nil }) {
-                throw ArtifactError.badSource(f.path!, "vanished while saving")
-            }
             try await store.uploadDirectory(scan.files, to: key)
             await store.applyRetention(forKey: key)
             return Transferred(objects: scan.files.count, bytes: scan.totalBytes)

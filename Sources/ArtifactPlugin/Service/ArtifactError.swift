@@ -44,7 +44,7 @@ public enum ArtifactError: Error, CustomStringConvertible, RPCStatusConvertible,
     static func printable(_ s: String) -> String {
         var out = ""
         for u in s.unicodeScalars {
-            if u.value < 0x20 || u.value == 0x7F { out += "\\x" + String(u.value, radix: 16).leftPadded(2) }
+            if u.value < 0x20 || u.value == 0x7F { out += "\\x" + String(u.value, radix: 16).leftPadded(to: 2) }
             else { out.unicodeScalars.append(u) }
         }
         return out

@@ -1,3 +1,4 @@
+import PluginRPC
 /// The files of a local directory that Save stores (Argo's `archive: none`).
 public enum LocalTree {
     public struct Scan: Sendable {
@@ -23,7 +24,7 @@ public enum LocalTree {
         for raw in names {
             let shownPath = dir + "/" + String(decoding: raw, as: UTF8.self)
             guard let name = String(validating: raw, as: UTF8.self) else {
-                let escaped = raw.map { $0 < 0x80 && $0 >= 0x20 ? String(UnicodeScalar($0)) : "\\x" + String($0, radix: 16).leftPadded(2) }.joined()
+                let escaped = raw.map { $0 < 0x80 && $0 >= 0x20 ? String(UnicodeScalar($0)) : "\\x" + String($0, radix: 16).leftPadded(to: 2) }.joined()
                 throw ArtifactError.badSource(dir + "/" + escaped, "the file name is not valid UTF-8, and object keys must be")
             }
             let path = dir + "/" + name

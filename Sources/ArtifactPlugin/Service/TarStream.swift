@@ -65,7 +65,7 @@ final class TarStream: @unchecked Sendable {
         var h = [UInt8](repeating: 0, count: 512)
         func put(_ s: [UInt8], _ at: Int, _ len: Int) { for (i, b) in s.prefix(len).enumerated() { h[at + i] = b } }
         func octal(_ v: Int64, _ at: Int, _ len: Int) {
-            put(Array(String(v, radix: 8).leftPadded(len - 1).utf8), at, len - 1)
+            put(Array(String(v, radix: 8).leftPadded(to: len - 1).utf8), at, len - 1)
         }
         put(Array(name.utf8), 0, 100)
         octal(Int64(mode), 100, 8)
@@ -79,7 +79,7 @@ final class TarStream: @unchecked Sendable {
         put(Array("root".utf8), 265, 32)
         put(Array("root".utf8), 297, 32)
         let sum = h.reduce(0) { $0 + Int($1) }
-        put(Array(String(sum, radix: 8).leftPadded(6).utf8) + [0, 0x20], 148, 8)
+        put(Array(String(sum, radix: 8).leftPadded(to: 6).utf8) + [0, 0x20], 148, 8)
         return h
     }
 }

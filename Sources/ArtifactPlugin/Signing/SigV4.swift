@@ -1,3 +1,4 @@
+import PluginRPC
 /// AWS Signature Version 4 for S3 (HMAC-SHA256 and SHA-256 from OpenSSL).
 public struct SigV4Signer: Sendable {
     public var region: String
@@ -96,12 +97,8 @@ public struct SigV4Signer: Sendable {
     /// (`20261129T140000Z`, `20261129`)
     static func timestamps(_ date: Int64) -> (String, String) {
         let t = HTTPDate.components(date)
-        let day = String(format4: t.year) + String(t.month).leftPadded(2) + String(t.day).leftPadded(2)
-        let time = String(t.hour).leftPadded(2) + String(t.minute).leftPadded(2) + String(t.second).leftPadded(2)
+        let day = String(t.year).leftPadded(to: 4) + String(t.month).leftPadded(to: 2) + String(t.day).leftPadded(to: 2)
+        let time = String(t.hour).leftPadded(to: 2) + String(t.minute).leftPadded(to: 2) + String(t.second).leftPadded(to: 2)
         return (day + "T" + time + "Z", day)
     }
-}
-
-extension String {
-    init(format4 n: Int) { self = String(n).leftPadded(4) }
 }

@@ -1,3 +1,4 @@
+import PluginRPC
 /// RFC 3986 percent-encoding as the S3 and OSS signers define it: everything but
 /// `A-Z a-z 0-9 - _ . ~` is encoded (and `/` too, unless it separates path segments).
 public enum URIEncoding {
@@ -12,7 +13,7 @@ public enum URIEncoding {
             case UInt8(ascii: "/") where keepSlash:
                 out += "/"
             default:
-                out += "%" + String(b, radix: 16, uppercase: true).leftPadded(2)
+                out += "%" + String(b, radix: 16, uppercase: true).leftPadded(to: 2)
             }
         }
         return out

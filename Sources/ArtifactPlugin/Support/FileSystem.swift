@@ -1,3 +1,4 @@
+import PluginRPC
 import CSystem
 import Glibc
 
@@ -306,17 +307,11 @@ public enum FileSystem {
     /// A name no other writer picks: `<prefix><16 random hex digits>`.
     public static func uniqueName(prefix: String) -> String {
         var rng = SystemRandomNumberGenerator()
-        return prefix + String(rng.next() as UInt64, radix: 16).leftPadded(16)
+        return prefix + String(rng.next() as UInt64, radix: 16).leftPadded(to: 16)
     }
 
     static func parent(_ path: String) -> String {
         guard let i = path.lastIndex(of: "/") else { return "." }
         return i == path.startIndex ? "/" : String(path[..<i])
-    }
-}
-
-extension String {
-    func leftPadded(_ width: Int) -> String {
-        count >= width ? self : String(repeating: "0", count: width - count) + self
     }
 }

@@ -1,3 +1,4 @@
+import PluginRPC
 import Glibc
 
 /// Calendar conversions for signatures and store timestamps (UTC only).
@@ -56,6 +57,6 @@ public enum HTTPDate {
         gmtime_r(&tt, &tmv)
         let days = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"]
         let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
-        return "\(days[Int(tmv.tm_wday)]), \(String(c.day).leftPadded(2)) \(months[c.month - 1]) \(c.year) \(String(c.hour).leftPadded(2)):\(String(c.minute).leftPadded(2)):\(String(c.second).leftPadded(2)) GMT"
+        return "\(days[Int(tmv.tm_wday)]), \(String(c.day).leftPadded(to: 2)) \(months[c.month - 1]) \(c.year) \(String(c.hour).leftPadded(to: 2)):\(String(c.minute).leftPadded(to: 2)):\(String(c.second).leftPadded(to: 2)) GMT"
     }
 }

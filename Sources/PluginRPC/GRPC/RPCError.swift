@@ -92,7 +92,8 @@ enum PercentEncoding {
 }
 
 extension String {
-    func leftPadded(to width: Int, with pad: Character = "0") -> String {
+    /// `"7".leftPadded(to: 2)` → `"07"`.
+    public func leftPadded(to width: Int, with pad: Character = "0") -> String {
         count >= width ? self : String(repeating: pad, count: width - count) + self
     }
 }

@@ -61,49 +61,50 @@ public final class ObjectStoreClient: Sendable {
 
     /// Sends `op`, retrying what may be retried; returns a 2xx (or accepted) response.
     public func send(_ op: StoreOperation) async throws -> HTTPResponse {
-        var attempt = 1
-        while true {
-            try Task.checkCancellation()
-            let c = try await credentials.credentials()
-            let request = prepare(op, credentials: c)
-            counters.count(op.name)
-            do {
-                let r = try await http.execute(request, body: op.responseBody, options: transport)
-                if (200..<300).contains(r.status) || op.accept.contains(r.status) { return r }
-                let e = StoreError.parse(dialect: dialect.name, operation: op.name, location: locate(op.key), response: r)
-                if ["InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken", "InvalidToken", "SecurityTokenExpired"].contains(e.code) {
-                    credentials.invalidate()
-                }
-                guard op.idempotent, attempt < retry.attempts, isTransient(e) else { throw e }
-                Log.store.notice("\(op.name) \(locate(op.key)): \(e.code) (HTTP \(e.status)), retrying (attempt \(attempt + 1) of \(retry.attempts))")
-            } catch let e as HTTPClientError {
-                guard e.kind != .cancelled else { throw CancellationError() }
-                guard op.idempotent, attempt < retry.attempts, e.isTransient else { throw e }
-                Log.store.notice("\(op.name) \(locate(op.key)): \(e.message), retrying (attempt \(attempt + 1) of \(retry.attempts))")
-            }
-            attempt += 1
-            try await Task.sleep(for: retry.delay(beforeAttempt: attempt))
+        try await retrying(op) { request in
+            let r = try await self.http.execute(request, body: op.responseBody, options: self.transport)
+            if (200..<300).contains(r.status) || op.accept.contains(r.status) { return .success(r) }
+            return .failure(StoreError.parse(dialect: self.dialect.name, operation: op.name, location: self.locate(op.key), response: r))
         }
     }
 
     /// Starts a streamed GET; retries until the response head arrives. A non-2xx answer becomes
     /// a `StoreError` (its body read first).
     public func stream(_ op: StoreOperation) async throws -> HTTPStreamingResponse {
+        try await retrying(op) { request in
+            let s = try await self.http.stream(request, options: self.transport)
+            if (200..<300).contains(s.status) { return .success(s) }
+            let body = (try? await s.errorBody()) ?? []
+            return .failure(StoreError.parse(dialect: self.dialect.name, operation: op.name, location: self.locate(op.key),
+                                             response: HTTPResponse(status: s.status, headers: s.headers, body: body,
+                                                                    bodyLength: Int64(body.count), trailers: [])))
+        }
+    }
+
+    /// The one retry loop: each attempt is signed afresh; a store answer or a transport failure
+    /// that is transient is tried again with backoff (idempotent operations only); rejected
+    /// credentials are dropped so the next call fetches them again.
+    private func retrying<T>(_ op: StoreOperation, _ attemptOnce: (HTTPRequest) async throws -> Result<T, StoreError>) async throws -> T {
         var attempt = 1
         while true {
             try Task.checkCancellation()
-            let c = try await credentials.credentials()
+            let request = prepare(op, credentials: try await credentials.credentials())
             counters.count(op.name)
             do {
-                let s = try await http.stream(prepare(op, credentials: c), options: transport)
-                if (200..<300).contains(s.status) { return s }
-                let body = (try? await s.errorBody()) ?? []
-                let e = StoreError.parse(dialect: dialect.name, operation: op.name, location: locate(op.key),
-                                         response: HTTPResponse(status: s.status, headers: s.headers, body: body, bodyLength: Int64(body.count), trailers: []))
-                guard attempt < retry.attempts, isTransient(e) else { throw e }
+                switch try await attemptOnce(request) {
+                case .success(let value):
+                    return value
+                case .failure(let e):
+                    if ["InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken", "InvalidToken", "SecurityTokenExpired"].contains(e.code) {
+                        credentials.invalidate()
+                    }
+                    guard op.idempotent, attempt < retry.attempts, isTransient(e) else { throw e }
+                    Log.store.notice("\(op.name) \(locate(op.key)): \(e.code) (HTTP \(e.status)), retrying (attempt \(attempt + 1) of \(retry.attempts))")
+                }
             } catch let e as HTTPClientError {
                 guard e.kind != .cancelled else { throw CancellationError() }
-                guard attempt < retry.attempts, e.isTransient else { throw e }
+                guard op.idempotent, attempt < retry.attempts, e.isTransient else { throw e }
+                Log.store.notice("\(op.name) \(locate(op.key)): \(e.message), retrying (attempt \(attempt + 1) of \(retry.attempts))")
             }
             attempt += 1
             try await Task.sleep(for: retry.delay(beforeAttempt: attempt))
