@@ -227,10 +227,15 @@ def test_cancelled_directory_save_leaves_nothing(rgw, bucket, proxy, s3plugin, t
     proxy.add_rule(op="PutObject", action="delay", seconds=0.6, times=None)   # 40 files, 16 at a time: > 1.5 s
     with pytest.raises(grpc.RpcError) as e:
         s3plugin.stub().Save(pb.SaveArtifactRequest(path=str(d), output_artifact=artifact("cancelled/dir", cfg)), timeout=1.0)
-    assert e.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+    assert e.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED, (e.value.code(), e.value.details())
     proxy.clear_rules()
+    proxy.wait_idle(5)
     s3 = rgw.boto3()
-    deadline = time.monotonic() + 15
-    while "Contents" in s3.list_objects_v2(Bucket=bucket, Prefix="cancelled/") and time.monotonic() < deadline:
+
+    def left():
+        return [o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix="cancelled/").get("Contents", [])]
+
+    deadline = time.monotonic() + 20
+    while left() and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert "Contents" not in s3.list_objects_v2(Bucket=bucket, Prefix="cancelled/")
+    assert left() == [], (left(), s3plugin.log()[-3000:])

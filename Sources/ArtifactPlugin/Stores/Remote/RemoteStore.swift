@@ -129,10 +129,10 @@ public final class RemoteStore: ArtifactStore, @unchecked Sendable {
                     if !present.isEmpty { try await self.delete(Array(present)) }
                 }
                 await Cleanup.run("remove the objects of the failed save to \(locate(key))", sweep)
-                // Late arrivals: look twice more in the background; the caller need not wait.
+                // Late arrivals: look a few more times in the background; the caller need not wait.
                 Task.detached {
-                    for _ in 1...2 {
-                        try? await Task.sleep(for: .seconds(2))
+                    for delay in [2, 3, 5] {
+                        try? await Task.sleep(for: .seconds(delay))
                         await Cleanup.run("remove late objects of the failed save to \(self.locate(key))", sweep)
                     }
                 }
