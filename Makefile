@@ -1,10 +1,14 @@
 # The two commands of the README: `make run` and `make test`. Everything else is for developers.
 SHELL := /bin/bash
-PYTHON ?= python3
+# Everything Python (pytest, oracles, doubles, benchmarks) runs from the project venv, made by
+# scripts/install-deps.sh from Tests/requirements.txt; it sees no system site-packages.
+VENV ?= .venv
+PY := $(CURDIR)/$(VENV)/bin/python
+export ARGO_PLUGIN_PYTHON := $(PY)
 BIN := .build/debug/argo-artifact-plugin
 RUN_DIR := $(CURDIR)/run
 
-.PHONY: all build build-release run test test-large test-swift test-integration proto bench bench-rpc fixtures clean deps deps-test
+.PHONY: all build build-release run test test-large test-swift test-integration proto bench bench-rpc fixtures clean deps deps-test venv
 
 all: build
 
@@ -13,6 +17,10 @@ deps:
 
 deps-test:
 	@scripts/install-deps.sh test
+
+## make venv: the project venv alone (created, or rebuilt when Tests/requirements.txt changed)
+venv:
+	@scripts/install-deps.sh python
 
 # A stale build plan (left by `swift run`) makes SwiftPM compile swift-protobuf's bundled C++
 # protoc (10+ minutes); dropping the plan costs a few seconds.
@@ -35,18 +43,18 @@ run: build
 test: deps-test build
 	swift build --build-tests
 	swift test --skip-build
-	$(PYTHON) -m pytest -q Tests/integration
+	$(PY) -m pytest -q Tests/integration
 
 ## make test-large (opt-in): a 6 GiB object to RGW on bluestore and back (needs ~8 GiB of disk)
 test-large: deps-test build
-	OSD_STORE=bluestore ARGO_PLUGIN_LARGE=1 $(PYTHON) -m pytest -q -s Tests/integration/test_large.py
+	OSD_STORE=bluestore ARGO_PLUGIN_LARGE=1 $(PY) -m pytest -q -s Tests/integration/test_large.py
 
-test-swift: build
+test-swift: venv build
 	swift build --build-tests
 	swift test --skip-build
 
-test-integration: build
-	$(PYTHON) -m pytest -q Tests/integration
+test-integration: venv build
+	$(PY) -m pytest -q Tests/integration
 
 ## make proto: regenerate Sources/ArtifactProto from proto/artifact.proto (output is committed)
 proto:
@@ -55,14 +63,14 @@ proto:
 	  --swift_out=Sources/ArtifactProto --swift_opt=Visibility=Public -I proto proto/artifact.proto
 
 ## make fixtures: re-record Tests/Fixtures from a real grpcio client session
-fixtures: build
-	$(PYTHON) scripts/record-fixtures.py
+fixtures: venv build
+	$(PY) scripts/record-fixtures.py
 
 bench: deps-test build-release
-	$(PYTHON) scripts/bench.py all
+	$(PY) scripts/bench.py all
 
 bench-rpc: deps-test build-release
-	$(PYTHON) scripts/bench.py rpc
+	$(PY) scripts/bench.py rpc
 
 clean:
-	rm -rf .build run Tests/integration/gen
+	rm -rf .build run Tests/integration/gen $(VENV)

@@ -1,37 +1,61 @@
 #!/usr/bin/env bash
-# Installs what building, running and testing need, skipping what is already there.
-#   scripts/install-deps.sh build   # C libraries for `swift build` (make build / make run)
-#   scripts/install-deps.sh test    # + test tools: curl, h2load, Ceph RGW, Go + grpc-go, Python packages
+# Installs what building, running, testing and benchmarking need, skipping what is there.
+#   scripts/install-deps.sh build    # Debian: C libraries for `swift build` (make build / make run)
+#   scripts/install-deps.sh test     # + Debian test tools, + the project venv from Tests/requirements.txt
+#   scripts/install-deps.sh python   # only the project venv (created, or refreshed when the file changed)
+#
+# Python packages never go into a system interpreter: they go into the project venv
+# (VENV, default .venv), made from PYTHON (default python3) without system site-packages, so
+# an import that Tests/requirements.txt does not declare fails here as on a fresh machine.
+# This is the one list of Debian packages the project uses; CI (.ci/run) calls `test`.
 set -euo pipefail
+cd "$(dirname "$0")/.."
 level=${1:-build}
 
-apt_build=(pkg-config libnghttp2-dev libcurl4-openssl-dev libssl-dev curl python3-pip)
-apt_test=(nghttp2-client ceph-mon ceph-osd radosgw ceph-common golang-go golang-google-grpc-dev procps)
-pip_build=(grpcio grpcio-tools)
-pip_test=(pytest h2 boto3)
+# Build: the C libraries behind Sources/C* (pkg-config finds them), curl for `make run`'s hints.
+apt_build=(pkg-config libnghttp2-dev libcurl4-openssl-dev libssl-dev libisal-dev curl)
+# Tests and benchmarks:
+#   nghttp2-client      h2load and nghttp (HTTP/2 load and raw checks)
+#   ceph-*, radosgw     Ceph RGW, the real S3 server (scripts/testbed/start-rgw.sh)
+#   golang-*, protobuf-compiler
+#                       grpc-go 1.33 (Argo's client library), built offline in GOPATH mode
+#                       by scripts/go/build.sh with protoc and protoc-gen-go
+#   python3-venv        venv for a Debian python3 (PYTHON=/usr/bin/python3)
+#   procps, util-linux  ps/pgrep, setpriv (a test drops root)
+#   linux-perf          profiles in `make bench`
+apt_test=(nghttp2-client ceph-mon ceph-osd radosgw ceph-common
+          golang-go golang-google-grpc-dev golang-goprotobuf-dev protobuf-compiler
+          python3-venv procps util-linux linux-perf)
 
-want_apt=("${apt_build[@]}")
-want_pip=("${pip_build[@]}")
-if [ "$level" = test ]; then want_apt+=("${apt_test[@]}"); want_pip+=("${pip_test[@]}"); fi
-
-missing=()
-for p in "${want_apt[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
+install_apt() {
+  local missing=()
+  for p in "$@"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
   echo "installing Debian packages: ${missing[*]}" >&2
-  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
-  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null || true
-  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
+  local sudo=""
+  [ "$(id -u)" -ne 0 ] && sudo="sudo"
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null || true
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
 
-py=${PYTHON:-python3}
-need_pip=()
-for p in "${want_pip[@]}"; do
-  mod=${p//-/_}; [ "$p" = grpcio ] && mod=grpc; [ "$p" = grpcio-tools ] && mod=grpc_tools
-  "$py" -c "import $mod" 2>/dev/null || need_pip+=("$p")
-done
-if [ ${#need_pip[@]} -gt 0 ]; then
-  echo "installing Python packages: ${need_pip[*]}" >&2
-  "$py" -m pip install -q "${need_pip[@]}" 2>&1 | grep -v "WARNING: Running pip as the 'root' user" || true
-fi
+# The project venv, filled from Tests/requirements.txt; rebuilt from scratch when the file is
+# newer than the last install (so a removed pin really goes away).
+install_venv() {
+  local venv=${VENV:-.venv} base=${PYTHON:-python3} req=Tests/requirements.txt
+  local stamp="$venv/.requirements-installed"
+  if [ -x "$venv/bin/python" ] && [ -f "$stamp" ] && cmp -s "$req" "$stamp"; then return 0; fi
+  echo "creating the project venv $venv from $req (base interpreter: $base)" >&2
+  rm -rf "$venv"
+  "$base" -m venv "$venv"
+  "$venv/bin/python" -m pip install -q --disable-pip-version-check --no-input -r "$req"
+  cp "$req" "$stamp"
+}
+
+case "$level" in
+  build) install_apt "${apt_build[@]}" ;;
+  test) install_apt "${apt_build[@]}" "${apt_test[@]}"; install_venv ;;
+  python) install_venv ;;
+  *) echo "usage: $0 build|test|python" >&2; exit 2 ;;
+esac

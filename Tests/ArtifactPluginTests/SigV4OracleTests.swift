@@ -14,26 +14,43 @@ struct SeededRandom: RandomNumberGenerator {
     }
 }
 
-/// Runs a Python oracle script with JSON in and out.
+/// The interpreter of the project venv (`make test` exports ARGO_PLUGIN_PYTHON), never whatever
+/// `python3` is on PATH: the oracles import only what Tests/requirements.txt declares.
+func oraclePython(repo: URL) throws -> String {
+    let path = ProcessInfo.processInfo.environment["ARGO_PLUGIN_PYTHON"].flatMap { $0.isEmpty ? nil : $0 }
+        ?? repo.appendingPathComponent(".venv/bin/python").path
+    guard FileManager.default.isExecutableFile(atPath: path) else {
+        throw NSError(domain: "oracle", code: 127, userInfo: [NSLocalizedDescriptionKey:
+            "no Python interpreter at \(path): run `make venv` (or set ARGO_PLUGIN_PYTHON)"])
+    }
+    return path
+}
+
+/// Runs a Python oracle script with JSON in and out. Input and output go through temp files,
+/// so an oracle that dies early fails the test instead of blocking or breaking a pipe.
 func runOracle(_ script: String, _ input: Any) throws -> [[String: String]] {
     let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("oracle-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(at: dir) }
+    let (inURL, outURL, errURL) = (dir.appendingPathComponent("in"), dir.appendingPathComponent("out"), dir.appendingPathComponent("err"))
+    try JSONSerialization.data(withJSONObject: input).write(to: inURL)
+    FileManager.default.createFile(atPath: outURL.path, contents: nil)
+    FileManager.default.createFile(atPath: errURL.path, contents: nil)
     let p = Process()
-    p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    p.arguments = ["python3", repo.appendingPathComponent("scripts/oracles/\(script)").path]
-    let stdin = Pipe(), stdout = Pipe(), stderr = Pipe()
-    p.standardInput = stdin
-    p.standardOutput = stdout
-    p.standardError = stderr
+    p.executableURL = URL(fileURLWithPath: try oraclePython(repo: repo))
+    p.arguments = [repo.appendingPathComponent("scripts/oracles/\(script)").path]
+    p.standardInput = try FileHandle(forReadingFrom: inURL)
+    p.standardOutput = try FileHandle(forWritingTo: outURL)
+    p.standardError = try FileHandle(forWritingTo: errURL)
     try p.run()
-    stdin.fileHandleForWriting.write(try JSONSerialization.data(withJSONObject: input))
-    try stdin.fileHandleForWriting.close()
-    let out = stdout.fileHandleForReading.readDataToEndOfFile()
-    let err = stderr.fileHandleForReading.readDataToEndOfFile()
     p.waitUntilExit()
     guard p.terminationStatus == 0 else {
-        throw NSError(domain: "oracle", code: Int(p.terminationStatus), userInfo: [NSLocalizedDescriptionKey: String(decoding: err, as: UTF8.self)])
+        let err = (try? String(contentsOf: errURL, encoding: .utf8)) ?? ""
+        throw NSError(domain: "oracle", code: Int(p.terminationStatus), userInfo: [NSLocalizedDescriptionKey:
+            "oracle \(script) failed (exit \(p.terminationStatus)): \(err)"])
     }
-    return try JSONSerialization.jsonObject(with: out) as! [[String: String]]
+    return try JSONSerialization.jsonObject(with: Data(contentsOf: outURL)) as! [[String: String]]
 }
 
 /// Every Authorization we computed must equal the oracle's; the first mismatches are shown.

@@ -28,7 +28,7 @@ import shutil  # noqa: E402
 import subprocess  # noqa: E402
 import uuid  # noqa: E402
 
-from harness import REPO, free_port_pair  # noqa: E402
+from harness import REPO, free_port_pair, require_tool  # noqa: E402
 
 S3_ACCESS_KEY = "AKIAARGOPLUGINTEST"
 S3_SECRET_KEY = "argo-plugin-test-secret-key/+0123456789"
@@ -59,8 +59,7 @@ class RGW:
 
 @pytest.fixture(scope="session")
 def rgw():
-    if shutil.which("radosgw") is None:
-        pytest.skip("Ceph RGW is not installed (scripts/install-deps.sh test installs it)")
+    require_tool("radosgw", "radosgw")
     port = free_port_pair()
     data = f"/tmp/argo-plugin-rgw-{os.getpid()}"
     env = dict(os.environ, S3_ACCESS_KEY=S3_ACCESS_KEY, S3_SECRET_KEY=S3_SECRET_KEY,

@@ -39,6 +39,20 @@ def generate_stubs():
 pb, pb_grpc = generate_stubs()
 
 
+def require_tool(tool, package, allow_module_level=False):
+    """The path of a tool a test needs. Missing under CI=true is a failure (CI must have every
+    tool); elsewhere the test is skipped with the Debian package that provides it."""
+    import shutil
+    found = shutil.which(tool)
+    if found:
+        return found
+    import pytest
+    msg = f"'{tool}' is not installed (Debian package {package}; scripts/install-deps.sh test installs it)"
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"CI=true and {msg}", pytrace=False)
+    pytest.skip(msg, allow_module_level=allow_module_level)
+
+
 def free_port_pair():
     """A free TCP port whose successor is free too (RGW on PORT, its monitor on PORT+1)."""
     for _ in range(50):

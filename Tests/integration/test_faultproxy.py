@@ -1,7 +1,6 @@
 """Self-tests of faultproxy.FaultProxy against a tiny local HTTP/1.1 upstream."""
 import http.client
 import os
-import shutil
 import socket
 import subprocess
 import threading
@@ -11,6 +10,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from faultproxy import FaultProxy, classify
+from harness import require_tool
 
 BLOCK = bytes(range(256)) * 256  # 64 KiB
 
@@ -389,8 +389,8 @@ def test_clear_rules_and_unlimited_times(proxy):
     assert proxy.count() == 0 and proxy.bytes_from_upstream == 0
 
 
-@pytest.mark.skipif(shutil.which("curl") is None, reason="no curl")
 def test_curl_expect_100_continue_and_reuse(proxy, upstream, tmp_path):
+    require_tool("curl", "curl")
     f = tmp_path / "up.bin"
     data = os.urandom(2 << 20)
     f.write_bytes(data)

@@ -216,11 +216,10 @@ def test_unreadable_source_file():
     import subprocess
     import tempfile
     import grpc as grpc_mod
-    from harness import file_config, pb_grpc, plugin_binary, wait_for_socket
+    from harness import file_config, pb_grpc, plugin_binary, require_tool, wait_for_socket
     as_user = []
     if os.geteuid() == 0:
-        if shutil.which("setpriv") is None:
-            pytest.skip("needs setpriv to drop root")
+        require_tool("setpriv", "util-linux")
         as_user = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
     base = tempfile.mkdtemp(prefix="argo-plugin-unreadable-")
     try:

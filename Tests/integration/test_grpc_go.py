@@ -4,21 +4,19 @@ grpc-go's default 4 MiB receive limit, OpenStream read until is_end, SaveStream 
 chunks -- against the real binary."""
 import json
 import os
-import shutil
 import subprocess
 
 import pytest
 
-from harness import REPO, random_file, sha256_file
+from harness import REPO, random_file, require_tool, sha256_file
 
 MiB = 1 << 20
 BUILD = REPO / "scripts" / "go" / "build.sh"
 CLIENT = REPO / "scripts" / "go" / "bin" / "grpcgo-client"
 
-if shutil.which("go") is None:
-    pytest.skip("grpc-go client tests need the Go toolchain ('go' is not installed; "
-                "Debian: golang-go golang-google-grpc-dev golang-goprotobuf-dev protobuf-compiler)",
-                allow_module_level=True)
+# Argo's own client library, built offline from Debian's packages.
+for tool, package in (("go", "golang-go"), ("protoc", "protobuf-compiler"), ("protoc-gen-go", "golang-goprotobuf-dev")):
+    require_tool(tool, package, allow_module_level=True)
 
 
 @pytest.fixture(scope="session")
