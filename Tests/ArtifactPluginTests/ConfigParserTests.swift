@@ -52,8 +52,8 @@ final class ConfigParserTests: XCTestCase {
     }
 
     func testS3CreateBucketObjectForm() throws {
-        XCTAssertTrue(try parse("endpoint: s3.amazonaws.com\nbucket: abc\ncreateBucketIfNotPresent: {objectLocking: false}").createBucketIfNotPresent)
-        XCTAssertTrue(try parse("endpoint: s3.amazonaws.com\nbucket: abc\ncreateBucketIfNotPresent: true").createBucketIfNotPresent)
+        XCTAssertTrue(try parse("endpoint: s3.amazonaws.com\nbucket: abc\nuseSDKCreds: true\ncreateBucketIfNotPresent: {objectLocking: false}").createBucketIfNotPresent)
+        XCTAssertTrue(try parse("endpoint: s3.amazonaws.com\nbucket: abc\nuseSDKCreds: true\ncreateBucketIfNotPresent: true").createBucketIfNotPresent)
     }
 
     func testTypoIsAnErrorWithSuggestion() {
@@ -111,6 +111,49 @@ final class ConfigParserTests: XCTestCase {
         XCTAssertTrue(try ConfigParser.parseEndpoint("localhost", line: nil).isIPOrLocalhost)
         XCTAssertFalse(try ConfigParser.parseEndpoint("minio:9000", line: nil).isIPOrLocalhost)
         XCTAssertEqual(try ConfigParser.parseEndpoint("[::1]:9000", line: nil).port, 9000)
+    }
+
+    func testNoCredentialsIsAConfigurationError() {
+        let e = error("endpoint: s3.amazonaws.com\nbucket: abc")
+        XCTAssertEqual(e?.field, "accessKeySecret")
+        XCTAssertTrue(e?.reason.contains("no credentials configured") ?? false, e?.description ?? "")
+    }
+
+    /// `config check` prints the configuration with every default; that text parses back to it.
+    func testDescriptionParsesBackToTheSameConfiguration() throws {
+        let texts = [
+            "provider: file\nroot: /data/artifacts\nmultipart: {partSize: 8Mi, checksum: md5}\ngc: {when: Failed, onUnknown: keep}",
+            """
+            endpoint: https://minio.example.com:9000
+            bucket: my.bucket-1
+            region: eu-1
+            addressingStyle: path
+            accessKeySecret: {name: "my cred", key: accesskey}
+            secretKeySecret: {name: my-cred, key: "secret: key"}
+            sessionTokenSecret: {name: t, key: k, optional: true}
+            createBucketIfNotPresent: {objectLocking: false}
+            caSecret: {name: ca, key: ca.crt}
+            storageClass: STANDARD_IA
+            lifecycle: {prefix: "wf/", expireAfterDays: 30, transitionAfterDays: 7, abortIncompleteUploadsAfterDays: 2}
+            multipart: {threshold: 100000, partSize: 5Mi, concurrency: 3, memoryLimit: 1Gi, resume: false, checkpointDir: /var/cp}
+            load: {partSize: 32Mi, concurrency: 2}
+            retry: {attempts: 2}
+            timeouts: {connect: 3s, stall: 2m}
+            """,
+            "endpoint: oss-cn-beijing.aliyuncs.com\nbucket: b-1\nuseSDKCreds: true\nstorageClass: ia\nrestoreArchived: true\nlifecycleRule: {markDeletionAfterDays: 9}",
+        ]
+        for text in texts {
+            let parsed = try parse(text)
+            let description = parsed.yamlDescription
+            XCTAssertEqual(try parse(description), parsed, description)
+        }
+    }
+
+    func testDescriptionHidesTheInlineToken() throws {
+        let c = try parse("endpoint: oss-cn-beijing.aliyuncs.com\nbucket: b-1\naccessKeySecret: {name: a, key: b}\nsecretKeySecret: {name: a, key: c}\nsecurityToken: STS.very-secret-token-value")
+        XCTAssertFalse(c.yamlDescription.contains("very-secret"), c.yamlDescription)
+        XCTAssertTrue(c.yamlDescription.contains("securityToken: <hidden>"), c.yamlDescription)
+        XCTAssertTrue(c.yamlDescription.contains("accessKeySecret: {name: a, key: b}"), c.yamlDescription)
     }
 
     func testCachePerDistinctText() throws {

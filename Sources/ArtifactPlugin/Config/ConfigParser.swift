@@ -75,6 +75,9 @@ public enum ConfigParser {
                 let missing = c.credentials.accessKeySecret == nil ? "accessKeySecret" : "secretKeySecret"
                 throw ConfigError(missing, "missing; accessKeySecret and secretKeySecret go together")
             }
+            if c.credentials.accessKeySecret == nil && !c.credentials.useSDKCreds {
+                throw ConfigError("accessKeySecret", "missing: no credentials configured; set accessKeySecret and secretKeySecret (Kubernetes Secret references), or useSDKCreds: true")
+            }
             c.createBucketIfNotPresent = try top.boolOrObject("createBucketIfNotPresent", objectFields: ["objectLocking"])
             c.caSecret = try top.secret("caSecret")
             c.storageClass = try top.string("storageClass")

@@ -32,6 +32,15 @@ public enum Quantities {
         }
     }
 
+    /// A size as a configuration writes it: `16Mi` when a binary unit divides it, else bytes.
+    public static func formatSize(_ n: Int64) -> String {
+        for (suffix, m) in [("Ti", Int64(1) << 40), ("Gi", Int64(1) << 30), ("Mi", Int64(1) << 20), ("Ki", Int64(1) << 10)]
+        where n != 0 && n % m == 0 {
+            return "\(n / m)\(suffix)"
+        }
+        return String(n)
+    }
+
     /// 1536 → "1.5 KiB"; for messages and progress lines.
     public static func formatBytes(_ n: Int64) -> String {
         let units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"]
