@@ -128,9 +128,9 @@ def test_corrupt_checkpoint_starts_over(rgw, bucket, s3_env, tmp_path):
         r = p.stub().Save(pb.SaveArtifactRequest(path=str(src), output_artifact=artifact("cc/x", cfg)))
         assert r.success
         assert not any(ckpt.iterdir()), "a finished upload leaves no checkpoint"
-        # A corrupt checkpoint where the next upload looks (named by sha256 of store, bucket, key).
-        store_id = f"s3://{rgw.hostport}"
-        name = hashlib.sha256(f"{store_id}\n{bucket}\ncc/y".encode()).hexdigest() + ".json"
+        # A corrupt checkpoint where the next upload looks (named by sha256 of store and key).
+        store_id = f"s3://{rgw.hostport}/{bucket}"
+        name = hashlib.sha256(f"{store_id}\ncc/y".encode()).hexdigest() + ".partlog"
         (ckpt / name).write_text("{not json")
         r = p.stub().Save(pb.SaveArtifactRequest(path=str(src), output_artifact=artifact("cc/y", cfg)))
         assert r.success, r.error

@@ -1,27 +1,33 @@
-import CNghttp2
 import CSystem
 import Glibc
+import PluginSupport
+import Synchronization
 
-/// One thread running epoll. Sockets are registered with a callback that runs on this thread;
-/// any other thread hands work over with `execute`, which wakes the loop through an eventfd.
-/// All nghttp2 sessions are touched only from here.
-public final class EventLoop: @unchecked Sendable {
-    public struct Events: OptionSet, Sendable {
-        public let rawValue: UInt32
-        public init(rawValue: UInt32) { self.rawValue = rawValue }
-        public static let readable = Events(rawValue: EPOLLIN.rawValue)
-        public static let writable = Events(rawValue: EPOLLOUT.rawValue)
+/// One thread running epoll for the server. Sockets are registered (on that thread) with a
+/// callback; any other thread hands work over with `execute`, which wakes the loop through an
+/// eventfd. The work receives the loop's `LoopContext`, the one object that holds the server's
+/// loop-side state (connections, sessions, streams): it never leaves the loop thread, so that
+/// state needs no locks and no Sendable promise the compiler cannot check.
+final class EventLoop: Sendable {
+    struct Events: OptionSet, Sendable {
+        let rawValue: UInt32
+        static let readable = Events(rawValue: EPOLLIN.rawValue)
+        static let writable = Events(rawValue: EPOLLOUT.rawValue)
     }
 
-    private let epollFD: Int32
-    private let wakeFD: Int32
-    private var callbacks: [Int32: (UInt32) -> Void] = [:]   // loop thread only
-    private let queue = Locked<(work: [() -> Void], stopping: Bool)>(([], false))
-    private var threadID: pthread_t?
-    private let finished = Locked<Bool>(false)
-    private var finishWaiters = Locked<[CheckedContinuation<Void, Never>]>([])
+    typealias Work = @Sendable (LoopContext) -> Void
 
-    public init() throws {
+    let epollFD: Int32
+    private let wakeFD: Int32
+    private struct Queue {
+        var work: [Work] = []
+        var stopping = false
+    }
+    private let queue = Mutex(Queue())
+    private let thread = Mutex<pthread_t?>(nil)
+    private let stopped = Mutex<(done: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
+
+    init() throws {
         epollFD = epoll_create1(Int32(EPOLL_CLOEXEC))
         guard epollFD >= 0 else { throw SystemError.last("epoll_create1") }
         wakeFD = eventfd(0, Int32(EFD_NONBLOCK | EFD_CLOEXEC))
@@ -35,26 +41,38 @@ public final class EventLoop: @unchecked Sendable {
         close(epollFD)
     }
 
-    /// Starts the loop on its own thread.
-    public func start() {
-        let box = Unmanaged.passRetained(self)
+    /// Starts the loop thread; `makeContext` runs first on that thread and builds its state.
+    func start(_ makeContext: @escaping @Sendable (EventLoop) -> LoopContext) {
+        let start = Unmanaged.passRetained(StartBox(loop: self, makeContext: makeContext))
         var tid = pthread_t()
         let rc = pthread_create(&tid, nil, { raw in
-            let loop = Unmanaged<EventLoop>.fromOpaque(raw!).takeRetainedValue()
-            loop.run()
+            let box = Unmanaged<StartBox>.fromOpaque(raw!).takeRetainedValue()
+            _ = argo_set_thread_name("http2-loop")
+            box.loop.run(box.makeContext(box.loop))
             return nil
-        }, box.toOpaque())
+        }, start.toOpaque())
         precondition(rc == 0, "pthread_create failed: \(rc)")
-        threadID = tid
+        thread.withLock { $0 = tid }
+        pthread_detach(tid)
     }
 
-    public var inLoop: Bool {
-        guard let tid = threadID else { return false }
+    private final class StartBox {
+        let loop: EventLoop
+        let makeContext: @Sendable (EventLoop) -> LoopContext
+        init(loop: EventLoop, makeContext: @escaping @Sendable (EventLoop) -> LoopContext) {
+            self.loop = loop
+            self.makeContext = makeContext
+        }
+    }
+
+    /// Whether the caller runs on the loop thread.
+    var inLoop: Bool {
+        guard let tid = thread.withLock({ $0 }) else { return false }
         return pthread_equal(tid, pthread_self()) != 0
     }
 
     /// Runs `work` on the loop thread, in submission order.
-    public func execute(_ work: @escaping () -> Void) {
+    func execute(_ work: @escaping Work) {
         let wasEmpty = queue.withLock { q -> Bool in
             let empty = q.work.isEmpty
             q.work.append(work)
@@ -64,38 +82,19 @@ public final class EventLoop: @unchecked Sendable {
     }
 
     /// Asks the loop to finish after the work queued so far; `waitUntilStopped` returns then.
-    public func stop() {
+    func stop() {
         queue.withLock { $0.stopping = true }
         wake()
     }
 
-    public func waitUntilStopped() async {
+    func waitUntilStopped() async {
         await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
-            let done = finished.withLock { f -> Bool in
-                if !f { finishWaiters.withLock { $0.append(c) } }
-                return f
+            let done = stopped.withLock { s -> Bool in
+                if !s.done { s.waiters.append(c) }
+                return s.done
             }
             if done { c.resume() }
         }
-    }
-
-    // MARK: loop-thread API
-
-    public func register(fd: Int32, events: Events, _ callback: @escaping (UInt32) -> Void) {
-        assert(inLoop || threadID == nil)
-        callbacks[fd] = callback
-        var ev = epoll_event(events: events.rawValue, data: epoll_data_t(fd: fd))
-        epoll_ctl(epollFD, EPOLL_CTL_ADD, fd, &ev)
-    }
-
-    public func modify(fd: Int32, events: Events) {
-        var ev = epoll_event(events: events.rawValue, data: epoll_data_t(fd: fd))
-        epoll_ctl(epollFD, EPOLL_CTL_MOD, fd, &ev)
-    }
-
-    public func unregister(fd: Int32) {
-        callbacks[fd] = nil
-        epoll_ctl(epollFD, EPOLL_CTL_DEL, fd, nil)
     }
 
     private func wake() {
@@ -103,48 +102,41 @@ public final class EventLoop: @unchecked Sendable {
         _ = write(wakeFD, &one, 8)
     }
 
-    private func run() {
+    private func run(_ context: LoopContext) {
         let maxEvents = 64
         let events = UnsafeMutablePointer<epoll_event>.allocate(capacity: maxEvents)
         defer { events.deallocate() }
         var stopping = false
         while !stopping {
-            let n = epoll_wait(epollFD, events, Int32(maxEvents), -1)
+            let n = epoll_wait(epollFD, events, Int32(maxEvents), context.nextTimeoutMs())
             if n < 0 {
                 if errno == EINTR { continue }
                 break
             }
             for i in 0..<Int(n) {
                 let fd = events[i].data.fd
-                let mask = events[i].events
                 if fd == wakeFD {
                     var value: UInt64 = 0
                     _ = read(wakeFD, &value, 8)
                     continue
                 }
-                callbacks[fd]?(mask)
+                context.dispatch(fd: fd, mask: events[i].events)
             }
-            // Drain handed-over work; work may enqueue more, which runs in the next turn.
-            let (batch, stop) = queue.withLock { q -> ([() -> Void], Bool) in
-                let w = q.work
-                q.work = []
-                return (w, q.stopping)
+            context.runTimers()
+            // Handed-over work; work may enqueue more, which runs in the next turn.
+            let (batch, stop) = queue.withLock { q -> ([Work], Bool) in
+                defer { q.work = [] }
+                return (q.work, q.stopping)
             }
-            for work in batch { work() }
+            for work in batch { work(context) }
             if stop && queue.withLock({ $0.work.isEmpty }) { stopping = true }
         }
-        let waiters = finished.withLock { f -> [CheckedContinuation<Void, Never>] in
-            f = true
-            return finishWaiters.withLock { w in defer { w = [] }; return w }
+        context.loopFinished()
+        let waiters = stopped.withLock { s -> [CheckedContinuation<Void, Never>] in
+            s.done = true
+            defer { s.waiters = [] }
+            return s.waiters
         }
         for w in waiters { w.resume() }
     }
-}
-
-/// An errno-carrying failure of a system call, with the call named.
-public struct SystemError: Error, CustomStringConvertible, Sendable {
-    public let call: String
-    public let code: Int32
-    public var description: String { "\(call): \(String(cString: strerror(code)))" }
-    public static func last(_ call: String) -> SystemError { SystemError(call: call, code: errno) }
 }

@@ -1,9 +1,9 @@
-import CNghttp2
 import CSystem
 import Glibc
+import PluginSupport
 
 /// Errors starting to listen, worded for the operator who reads the pod log.
-public enum ListenError: Error, CustomStringConvertible {
+public enum ListenError: Error, CustomStringConvertible, Sendable {
     case pathTooLong(String, Int)
     case alreadyServed(String)
     case notASocket(String)
@@ -25,10 +25,10 @@ public enum ListenError: Error, CustomStringConvertible {
 
 /// A listening Unix stream socket. A stale socket file left by a dead process is replaced;
 /// a live one is refused. The socket is made connectable by every user in the pod.
-public final class UnixListener {
+public final class UnixListener: Sendable {
     public let path: String
     public let fd: Int32
-    private var inode: ino_t = 0
+    private let inode: ino_t
 
     public init(path: String, backlog: Int32 = 512) throws {
         self.path = path
@@ -52,7 +52,7 @@ public final class UnixListener {
         // Argo's containers may run as different non-root users: everyone may connect.
         chmod(path, 0o777)
         var st = stat()
-        if lstat(path, &st) == 0 { inode = st.st_ino }
+        inode = lstat(path, &st) == 0 ? st.st_ino : 0
         guard listen(s, backlog) == 0 else {
             let e = SystemError.last("listen")
             Glibc.close(s)

@@ -1,3 +1,5 @@
+import Synchronization
+
 /// Why a request body or response ended early.
 public enum HTTP2StreamError: Error, CustomStringConvertible, Sendable {
     /// The client reset the stream (RST_STREAM) with this HTTP/2 error code.
@@ -19,7 +21,7 @@ public enum HTTP2StreamError: Error, CustomStringConvertible, Sendable {
 /// The request body as the handler reads it: chunks in arrival order.
 /// Receive-window credit goes back to the client only as chunks are taken here, so a handler
 /// that stops reading stops the client (HTTP/2 flow control end to end).
-public final class HTTP2RequestBody: @unchecked Sendable {
+public final class HTTP2RequestBody: Sendable {
     private struct State {
         var chunks: [[UInt8]] = []
         var head = 0
@@ -29,7 +31,7 @@ public final class HTTP2RequestBody: @unchecked Sendable {
         var unreturnedCredit = 0
         var cancelled = false
     }
-    private let state = Locked(State())
+    private let state = Mutex(State())
     /// Gives consumed bytes back to the flow-control window (posts to the loop).
     private let returnCredit: @Sendable (Int) -> Void
     private static let creditBatch = 32 * 1024

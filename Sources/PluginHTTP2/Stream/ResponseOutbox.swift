@@ -1,7 +1,9 @@
+import Synchronization
+
 /// Response body bytes waiting for nghttp2, shared by the handler (producer) and the loop
 /// (consumer). At most `limit` chunks wait here: a handler writing faster than the client
 /// reads is suspended, so memory per stream stays bounded whatever the body size.
-final class ResponseOutbox: @unchecked Sendable {
+final class ResponseOutbox: Sendable {
     private struct State {
         var chunks: [[UInt8]] = []
         var head = 0
@@ -14,7 +16,7 @@ final class ResponseOutbox: @unchecked Sendable {
         var cancelled = false
         var pending: Int { chunks.count - head }
     }
-    private let state = Locked(State())
+    private let state = Mutex(State())
     let limit: Int
 
     init(limit: Int = 2) {

@@ -1,11 +1,12 @@
 import PluginHTTP2
+import Synchronization
 
 /// The response side of one gRPC call: headers go out with the first message; the status goes in
 /// trailers, or alone (trailers-only) when nothing was sent. Closing is idempotent, so a deadline
 /// and a finishing handler can race safely.
-final class GRPCCall: @unchecked Sendable {
+final class GRPCCall: Sendable {
     private let response: HTTP2ResponseWriter
-    private let state = Locked((headersSent: false, closed: false))
+    private let state = Mutex((headersSent: false, closed: false))
 
     init(response: HTTP2ResponseWriter) {
         self.response = response
@@ -60,22 +61,25 @@ final class GRPCCall: @unchecked Sendable {
     }
 }
 
-/// Decodes request messages from a gRPC request body on demand.
-final class GRPCRequestReader<Message: ProtoMessage>: RequestMessages, @unchecked Sendable {
+/// Decodes request messages from a gRPC request body on demand. One task reads it at a time
+/// (the call's handler); the lock only keeps the deframer's state safe between its awaits.
+final class GRPCRequestReader<Message: ProtoMessage>: RequestMessages, Sendable {
     private let body: HTTP2RequestBody
-    private var deframer: GRPCDeframer
+    private let state: Mutex<(deframer: GRPCDeframer, ended: Bool)>
     private let encoding: String?
-    private var ended = false
 
     init(body: HTTP2RequestBody, maxMessageSize: Int, encoding: String?) {
         self.body = body
-        self.deframer = GRPCDeframer(maxMessageSize: maxMessageSize)
+        self.state = Mutex((GRPCDeframer(maxMessageSize: maxMessageSize), false))
         self.encoding = encoding
     }
 
     func next() async throws -> Message? {
         while true {
-            if let m = try deframer.next() {
+            let (message, ended, partial) = try state.withLock { s in
+                (try s.deframer.next(), s.ended, s.deframer.partialProgress)
+            }
+            if let m = message {
                 if m.compressed {
                     guard let encoding, encoding != "identity" else {
                         throw RPCError(.internalError, "message has the compressed flag set but the request names no grpc-encoding")
@@ -89,22 +93,22 @@ final class GRPCRequestReader<Message: ProtoMessage>: RequestMessages, @unchecke
                 }
             }
             if ended {
-                if let (have, need) = deframer.partialProgress {
+                if let (have, need) = partial {
                     throw RPCError(.internalError, "request ended inside a message: got \(have) of \(need) bytes")
                 }
                 return nil
             }
             guard let chunk = try await body.next() else {
-                ended = true
+                state.withLock { $0.ended = true }
                 continue
             }
-            deframer.append(chunk)
+            state.withLock { $0.deframer.append(chunk) }
         }
     }
 }
 
 /// A message compressed with an encoding this server does not implement.
-struct UnsupportedEncoding: RPCStatusConvertible {
+struct UnsupportedEncoding: RPCStatusConvertible, Sendable {
     let encoding: String
     var rpcError: RPCError {
         RPCError(.unimplemented, "message compressed with '\(encoding)', which this server does not support (supported: identity)")

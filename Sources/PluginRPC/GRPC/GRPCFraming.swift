@@ -23,8 +23,8 @@ public enum GRPCFraming {
 
 /// Splits a request body into messages as its chunks arrive. A length over the receive limit is
 /// refused as soon as the prefix is seen, before any of the payload is buffered.
-struct GRPCDeframer {
-    struct Message {
+struct GRPCDeframer: Sendable {
+    struct Message: Sendable {
         var compressed: Bool
         var payload: [UInt8]
     }

@@ -1,3 +1,5 @@
+import PluginSupport
+
 /// gRPC status codes (https://grpc.github.io/grpc/core/md_doc_statuscodes.html).
 public enum RPCCode: Int, Sendable, CustomStringConvertible {
     case ok = 0, cancelled = 1, unknown = 2, invalidArgument = 3, deadlineExceeded = 4, notFound = 5
@@ -88,12 +90,5 @@ enum PercentEncoding {
             }
         }
         return out
-    }
-}
-
-extension String {
-    /// `"7".leftPadded(to: 2)` → `"07"`.
-    public func leftPadded(to width: Int, with pad: Character = "0") -> String {
-        count >= width ? self : String(repeating: pad, count: width - count) + self
     }
 }

@@ -3,13 +3,14 @@ import Foundation
 import Logging
 import PluginHTTP2
 import SwiftProtobuf
+import Synchronization
 
 /// The same RPCs as JSON over HTTP/2, following the proto's HTTP mapping (grpc-gateway style):
 /// `POST /api/v1/artifacts/<route>` with the request message as proto3 JSON (lowerCamelCase or
 /// original field names). Errors answer an HTTP status and `{"code": N, "message": "..."}`;
 /// `stream` answers one `{"result": {...}}` per line, and an `{"error": {...}}` line if it fails.
 struct JSONGateway {
-    let service: ArtifactService
+    let service: ArtifactRPCHandler
     let maxBodySize: Int
     let logger: Logger
 
@@ -134,15 +135,15 @@ struct JSONGateway {
 }
 
 /// OpenStream as JSON lines: `{"result": {"data": "<base64>", ...}}`.
-final class JSONStreamSink: ArtifactByteSink, @unchecked Sendable {
+final class JSONStreamSink: OpenStreamSink, Sendable {
     let response: HTTP2ResponseWriter
-    private let startedFlag = Locked(false)
+    private let startedFlag = Mutex(false)
 
     init(response: HTTP2ResponseWriter) {
         self.response = response
     }
 
-    var started: Bool { startedFlag.current }
+    var started: Bool { startedFlag.withLock { $0 } }
 
     func send(_ bytes: [UInt8]) async throws {
         var m = Artifact_OpenStreamResponse()

@@ -1,0 +1,27 @@
+import Synchronization
+
+/// Argo sends the same configuration text on every call: parse it once per distinct text.
+/// Failures are cached too, so a broken config costs one parse, not one per call.
+public final class ConfigCache: Sendable {
+    private let entries = Mutex([String: Result<PluginConfiguration, ConfigError>]())
+    private let capacity: Int
+
+    public init(capacity: Int = 64) {
+        self.capacity = capacity
+    }
+
+    public func configuration(for text: String) throws -> PluginConfiguration {
+        if let hit = entries.withLock({ $0[text] }) { return try hit.get() }
+        let result: Result<PluginConfiguration, ConfigError>
+        do {
+            result = .success(try ConfigParser.parse(text))
+        } catch let e as ConfigError {
+            result = .failure(e)
+        }
+        entries.withLock { e in
+            if e.count >= capacity { e.removeAll() }
+            e[text] = result
+        }
+        return try result.get()
+    }
+}

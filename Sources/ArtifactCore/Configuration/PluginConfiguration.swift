@@ -1,0 +1,155 @@
+/// `plugin.configuration`, parsed. Field names follow Argo's own `s3:` and `oss:` artifact
+/// types so an existing block can move under `plugin.configuration` unchanged; our additions
+/// (`provider`, `root`, `multipart`, `load`, `lifecycle`, `gc`, `retry`) say what they do.
+public struct PluginConfiguration: Sendable, Hashable {
+    public enum Provider: String, Sendable, Hashable, CaseIterable {
+        case file, s3, oss
+    }
+
+    public var provider: Provider
+
+    // file
+    /// Absolute directory that holds the objects of the `file` provider.
+    public var root: String?
+
+    // s3 and oss
+    public var endpoint: Endpoint?
+    public var bucket: String?
+    public var region: String?
+    public var insecure: Bool?
+    public var addressingStyle: AddressingStyle?
+    public var credentials = CredentialSettings()
+    public var createBucketIfNotPresent = false
+    public var caSecret: SecretReference?
+    public var storageClass: String?
+    public var restoreArchived = false
+
+    public var multipart = MultipartSettings()
+    public var load = LoadSettings()
+    public var lifecycle: LifecycleSettings?
+    public var gc = GCSettings()
+    public var retry = RetrySettings()
+    public var timeouts = TimeoutSettings()
+
+    public init(provider: Provider) {
+        self.provider = provider
+    }
+}
+
+/// `{name, key}` of a Kubernetes Secret in the pod's namespace.
+public struct SecretReference: Sendable, Hashable, CustomStringConvertible {
+    public var name: String
+    public var key: String
+    public var optional = false
+    public init(name: String, key: String, optional: Bool = false) {
+        self.name = name
+        self.key = key
+        self.optional = optional
+    }
+    public var description: String { "secret \(name)/\(key)" }
+}
+
+public struct CredentialSettings: Sendable, Hashable {
+    public init() {}
+    public var accessKeySecret: SecretReference?
+    public var secretKeySecret: SecretReference?
+    public var sessionTokenSecret: SecretReference?
+    /// OSS: an STS token given inline (Argo's `securityToken`).
+    public var securityToken: String?
+    /// Credentials from the environment, then the cloud's workload identity.
+    public var useSDKCreds = false
+    /// S3: role to assume with the web-identity token (Argo's `roleARN`).
+    public var roleARN: String?
+}
+
+/// A store endpoint as written (`host[:port]`, optionally with `http://` or `https://`).
+public struct Endpoint: Sendable, Hashable, CustomStringConvertible {
+    public var scheme: String?      // "http" / "https" when written, nil otherwise
+    public var host: String
+    public var port: Int?
+    public init(scheme: String?, host: String, port: Int?) {
+        self.scheme = scheme
+        self.host = host
+        self.port = port
+    }
+    public var description: String { (scheme.map { "\($0)://" } ?? "") + host + (port.map { ":\($0)" } ?? "") }
+
+    /// `host` is an IP address or localhost: buckets go in the path, not the host name.
+    public var isIPOrLocalhost: Bool {
+        if host == "localhost" || host.hasSuffix(".localhost") { return true }
+        if host.hasPrefix("[") { return true }
+        let parts = host.split(separator: ".", omittingEmptySubsequences: false)
+        return parts.count == 4 && parts.allSatisfy { UInt8($0) != nil }
+    }
+
+    public var isAliyunOSS: Bool { host.hasSuffix(".aliyuncs.com") }
+}
+
+public enum AddressingStyle: String, Sendable, Hashable, CaseIterable {
+    case path, virtual
+}
+
+/// How uploads are split (the transfer engine's knobs).
+public struct MultipartSettings: Sendable, Hashable {
+    public init() {}
+    public var threshold: Int64 = 64 << 20
+    public var partSize: Int64 = 16 << 20
+    public var concurrency = 8
+    public var memoryLimit: Int64 = 256 << 20
+    public var checksum: ChecksumKind = .auto
+    public var resume = true
+    public var checkpointDir: String?
+
+    public enum ChecksumKind: String, Sendable, Hashable, CaseIterable {
+        /// Content-MD5 on S3, CRC64 on OSS (plus Content-MD5).
+        case auto
+        case md5
+        case crc64
+        case none
+    }
+}
+
+/// How loads are split into ranged reads.
+public struct LoadSettings: Sendable, Hashable {
+    public init() {}
+    public var partSize: Int64 = 16 << 20
+    public var concurrency = 8
+}
+
+/// Lifecycle rule applied to the artifact's prefix on Save.
+public struct LifecycleSettings: Sendable, Hashable {
+    public init() {}
+    /// Key prefix the rule covers; nil: the artifact key's first path segment (`wf-name/`).
+    public var prefix: String?
+    public var expireAfterDays: Int?
+    public var transitionAfterDays: Int?
+    public var transitionStorageClass: String?
+    public var abortIncompleteUploadsAfterDays: Int?
+}
+
+/// Which workflows' artifacts Delete really removes.
+public struct GCSettings: Sendable, Hashable {
+    public init() {}
+    public enum When: String, Sendable, Hashable, CaseIterable {
+        case always = "Always", succeeded = "Succeeded", failed = "Failed"
+    }
+    public enum OnUnknown: String, Sendable, Hashable, CaseIterable {
+        case delete, keep
+    }
+    public var when: When = .always
+    public var onUnknown: OnUnknown = .delete
+}
+
+/// Network timeouts toward the store.
+public struct TimeoutSettings: Sendable, Hashable {
+    public init() {}
+    public var connectSeconds = 10
+    /// A transfer moving less than 1 byte/s for this long is dead.
+    public var stallSeconds = 30
+}
+
+public struct RetrySettings: Sendable, Hashable {
+    public init() {}
+    /// Total attempts of an idempotent request (1 = no retry).
+    public var attempts = 5
+}

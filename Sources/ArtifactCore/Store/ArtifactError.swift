@@ -1,0 +1,41 @@
+import PluginSupport
+
+/// Failures of artifact operations, worded for the Argo user who reads them in the UI.
+public enum ArtifactError: Error, CustomStringConvertible, Sendable {
+    /// Nothing at the key, and nothing under it.
+    case notFound(String)
+    case invalidKey(String, String)
+    case invalidRequest(String)
+    /// The local file or directory handed to Save cannot be stored as it is.
+    case badSource(String, String)
+    /// The store holds something that does not fit (e.g. a file where a directory must go).
+    case conflict(String)
+    /// The bytes read or written do not match what was expected.
+    case corrupted(String)
+    /// The store failed; the text says how.
+    case store(String)
+    case unsupported(String)
+
+    public var description: String {
+        switch self {
+        case .notFound(let location): return "artifact not found: \(location)"
+        case .invalidKey(let key, let why): return "invalid artifact key '\(ArtifactError.printable(key))': \(why)"
+        case .invalidRequest(let why): return "invalid request: \(why)"
+        case .badSource(let path, let why): return "cannot save \(ArtifactError.printable(path)): \(why)"
+        case .conflict(let why): return why
+        case .corrupted(let why): return "data corrupted: \(why)"
+        case .store(let why): return why
+        case .unsupported(let why): return why
+        }
+    }
+
+    /// Control characters and invalid bytes shown escaped, so a hostile name cannot forge log lines.
+    public static func printable(_ s: String) -> String {
+        var out = ""
+        for u in s.unicodeScalars {
+            if u.value < 0x20 || u.value == 0x7F { out += "\\x" + String(u.value, radix: 16).leftPadded(to: 2) }
+            else { out.unicodeScalars.append(u) }
+        }
+        return out
+    }
+}

@@ -1,0 +1,217 @@
+import ArtifactCore
+import ArtifactProto
+import FileStore
+import Foundation
+import Kubernetes
+import Logging
+import ObjectStore
+import PluginRPC
+import PluginSupport
+import Synchronization
+
+/// The store a configuration names.
+public enum StoreFactory {
+    public static func make(_ c: PluginConfiguration, environment: StoreEnvironment) throws -> ArtifactStore {
+        switch c.provider {
+        case .file: return FileStore(root: c.root!, io: environment.io)
+        case .s3: return try S3StoreFactory.make(c, environment: environment)
+        case .oss: return try OSSStoreFactory.make(c, environment: environment)
+        }
+    }
+}
+
+/// The artifact service Argo calls: resolves the configuration and the store of each call,
+/// runs the operation with Argo's semantics, logs one line per call, and answers failures the
+/// way Argo reads them (`success=false` / `error` text naming what went wrong, and the status
+/// code `StatusMapping` gives it: the one place domain errors meet gRPC).
+public final class ArtifactServiceHandler: ArtifactRPCHandler {
+    private let configs = ConfigCache()
+    private let outcome: WorkflowOutcomeLookup
+    private let operations = Mutex([PluginConfiguration: ArtifactOperations]())
+    private let environment: StoreEnvironment
+    private let storeFactory: @Sendable (PluginConfiguration) throws -> ArtifactStore
+
+    public init(environment: StoreEnvironment = StoreEnvironment(),
+                storeFactory: (@Sendable (PluginConfiguration) throws -> ArtifactStore)? = nil,
+                outcome: WorkflowOutcomeLookup? = nil) {
+        self.environment = environment
+        self.storeFactory = storeFactory ?? { try StoreFactory.make($0, environment: environment) }
+        self.outcome = outcome ?? WorkflowOutcomeLookup(environment: environment.processEnvironment, kubernetes: environment.kubernetes)
+    }
+
+    /// The operations for an artifact's configuration (one store per distinct configuration, reused).
+    func operations(_ artifact: Artifact_Artifact) throws -> ArtifactOperations {
+        guard artifact.hasPlugin else {
+            throw ArtifactError.invalidRequest("artifact '\(artifact.name)' has no plugin section (configuration and key)")
+        }
+        let config = try configs.configuration(for: artifact.plugin.configuration)
+        if let d = operations.withLock({ $0[config] }) { return d }
+        let d = ArtifactOperations(store: try storeFactory(config), configuration: config, io: environment.io)
+        return operations.withLock { cache in
+            if let existing = cache[config] { return existing }
+            cache[config] = d
+            return d
+        }
+    }
+
+    // MARK: unary calls
+
+    public func load(_ request: Artifact_LoadArtifactRequest, context: RPCContext) async throws -> Artifact_LoadArtifactResponse {
+        var r = Artifact_LoadArtifactResponse()
+        let a = request.inputArtifact
+        await run("Load", a, context) { d, key in
+            guard !request.path.isEmpty else { throw ArtifactError.invalidRequest("path (the local destination) is empty") }
+            let t = try await d.load(key, to: request.path)
+            r.success = true
+            return "to \(request.path): \(t.objects) object(s), \(t.bytes) bytes"
+        } failed: { r.error = $0.text }
+        return r
+    }
+
+    public func save(_ request: Artifact_SaveArtifactRequest, context: RPCContext) async throws -> Artifact_SaveArtifactResponse {
+        var r = Artifact_SaveArtifactResponse()
+        await run("Save", request.outputArtifact, context) { d, key in
+            guard !request.path.isEmpty else { throw ArtifactError.invalidRequest("path (the local source) is empty") }
+            let t = try await d.save(from: request.path, to: key)
+            r.success = true
+            return "from \(request.path): \(t.objects) object(s), \(t.bytes) bytes"
+        } failed: { r.error = $0.text }
+        return r
+    }
+
+    public func delete(_ request: Artifact_DeleteArtifactRequest, context: RPCContext) async throws -> Artifact_DeleteArtifactResponse {
+        var r = Artifact_DeleteArtifactResponse()
+        await run("Delete", request.artifact, context) { d, key in
+            switch await outcome.decide(d.configuration.gc) {
+            case .keep(let why):
+                r.success = true
+                return "nothing deleted: \(why)"
+            case .delete(let why):
+                let n = try await d.delete(key)
+                r.success = true
+                return "\(n) object(s) deleted" + (d.configuration.gc.when == .always ? "" : " (\(why))")
+            }
+        } failed: { r.error = $0.text }
+        return r
+    }
+
+    public func listObjects(_ request: Artifact_ListObjectsRequest, context: RPCContext) async throws -> Artifact_ListObjectsResponse {
+        var r = Artifact_ListObjectsResponse()
+        await run("ListObjects", request.artifact, context, allowEmptyKey: true) { d, key in
+            r.objects = try await d.listObjects(key)
+            return "\(r.objects.count) object(s)"
+        } failed: { r.error = $0.text }
+        return r
+    }
+
+    public func isDirectory(_ request: Artifact_IsDirectoryRequest, context: RPCContext) async throws -> Artifact_IsDirectoryResponse {
+        var r = Artifact_IsDirectoryResponse()
+        await run("IsDirectory", request.artifact, context, allowEmptyKey: true) { d, key in
+            r.isDirectory = try await d.isDirectory(key)
+            return "\(r.isDirectory)"
+        } failed: { r.error = $0.text }
+        return r
+    }
+
+    public func getCapabilities(_ request: Artifact_GetCapabilitiesRequest, context: RPCContext) async throws -> Artifact_GetCapabilitiesResponse {
+        var r = Artifact_GetCapabilitiesResponse()
+        r.supportsSaveStream = true
+        return r
+    }
+
+    // MARK: streams
+
+    public func openStream(_ request: Artifact_OpenStreamRequest, context: RPCContext, sink: OpenStreamSink) async throws {
+        let a = request.artifact
+        var failure: Failure?
+        await run("OpenStream", a, context) { d, key in
+            let t = try await d.openStream(key, into: RPCByteSink(sink: sink))
+            return "\(t.objects) object(s), \(t.bytes) bytes"
+        } failed: { failure = $0 }
+        if let failure { throw RPCError(StatusMapping.code(failure.error), failure.text) }
+    }
+
+    /// Failures end the call with a non-OK status carrying the text: a client still sending
+    /// (Argo's grpc-go SaveStream) sees only EOF on Send and reads the reason from the status.
+    public func saveStream(_ requests: any RequestMessages<Artifact_SaveStreamArtifactRequest>, context: RPCContext) async throws -> Artifact_SaveArtifactResponse {
+        guard let first = try await requests.next() else {
+            throw RPCError(.invalidArgument, "SaveStream failed: the stream ended before its first message (the output artifact)")
+        }
+        var r = Artifact_SaveArtifactResponse()
+        var failure: Failure?
+        await run("SaveStream", first.outputArtifact, context) { d, key in
+            let chunks = SaveStreamChunks(first: first.chunk, rest: requests)
+            let t = try await d.saveStream(chunks, to: key)
+            r.success = true
+            return "\(t.bytes) bytes"
+        } failed: { failure = $0 }
+        if let failure { throw RPCError(StatusMapping.code(failure.error), failure.text) }
+        return r
+    }
+
+    // MARK: common
+
+    /// Runs one operation: resolves driver and key, logs the outcome with its duration, and turns
+    /// a failure into the text Argo shows (operation, artifact, location, cause).
+    private func run(_ op: String, _ artifact: Artifact_Artifact, _ context: RPCContext, allowEmptyKey: Bool = false,
+                     _ body: (ArtifactOperations, String) async throws -> String,
+                     failed: (Failure) -> Void) async {
+        let clock = ContinuousClock()
+        let start = clock.now
+        var location = artifact.plugin.key
+        do {
+            let d = try operations(artifact)
+            let key = try ArtifactKeys.normalize(artifact.plugin.key, allowEmpty: allowEmptyKey)
+            location = d.store.locate(key)
+            let outcome = try await body(d, key)
+            Log.service.info("\(op) \(ArtifactError.printable(location)) ok: \(outcome) in \(Self.ms(clock.now - start))")
+        } catch {
+            let text = "\(op) of artifact '\(ArtifactError.printable(artifact.name))' (\(ArtifactError.printable(location))) failed: \(Self.describe(error))"
+            Log.service.error("\(text) after \(Self.ms(clock.now - start))")
+            failed(Failure(text: text, error: error))
+        }
+    }
+
+    static func describe(_ error: Error) -> String {
+        if error is CancellationError { return "cancelled" }
+        if let e = error as? RPCError { return e.message }
+        return String(describing: error)
+    }
+
+    static func ms(_ d: Duration) -> String {
+        let ms = Double(d.components.seconds) * 1000 + Double(d.components.attoseconds) / 1e15
+        return ms < 1000 ? String(format: "%.1fms", ms) : String(format: "%.2fs", ms / 1000)
+    }
+}
+
+/// A failed operation: the text Argo shows, and the error behind it (for the status code).
+struct Failure {
+    let text: String
+    let error: Error
+}
+
+/// The content chunks of a SaveStream call: the first message may carry one, then one per
+/// message. One task reads it; the lock only guards the first chunk's hand-over.
+final class SaveStreamChunks: ByteChunkSource, Sendable {
+    private let first: Mutex<Data?>
+    private let rest: any RequestMessages<Artifact_SaveStreamArtifactRequest>
+
+    init(first: Data, rest: any RequestMessages<Artifact_SaveStreamArtifactRequest>) {
+        self.first = Mutex(first.isEmpty ? nil : first)
+        self.rest = rest
+    }
+
+    func next() async throws -> Data? {
+        if let f = first.withLock({ $0.take() }) { return f }
+        while let m = try await rest.next() {
+            if !m.chunk.isEmpty { return m.chunk }
+        }
+        return nil
+    }
+}
+
+/// OpenStream's bytes from Argo's semantics to the RPC layer.
+struct RPCByteSink: ByteSink {
+    let sink: OpenStreamSink
+    func send(_ bytes: [UInt8]) async throws { try await sink.send(bytes) }
+}

@@ -1,0 +1,192 @@
+import Foundation
+import Glibc
+import Logging
+import PluginSupport
+import StoreHTTP
+import Synchronization
+import Transfer
+
+/// What an operation sends.
+public enum OperationBody: Sendable {
+    case none
+    case bytes(ArraySlice<UInt8>)
+    /// A file region, read on the I/O pool while the request sends it (again on each attempt).
+    case file(FileDescriptor, offset: Int64, length: Int64)
+
+    public static func bytes(_ b: [UInt8]) -> OperationBody { .bytes(b[...]) }
+
+    public var length: Int64 {
+        switch self {
+        case .none: return 0
+        case .bytes(let b): return Int64(b.count)
+        case .file(_, _, let length): return length
+        }
+    }
+
+    init(_ part: PartBody) {
+        switch part {
+        case .memory(let b): self = .bytes(b)
+        case .file(let fd, let offset, let length): self = .file(fd, offset: offset, length: length)
+        }
+    }
+}
+
+/// One operation against a bucket: what to send and how to read the answer.
+public struct StoreOperation: Sendable {
+    public var name: String
+    public var method: String
+    public var key: String?
+    public var query: [(String, String)] = []
+    public var headers: [(String, String)] = []
+    public var body: OperationBody = .none
+    /// SHA-256 of the body to sign it, nil for UNSIGNED-PAYLOAD (object data: Content-MD5 guards it).
+    public var payloadHash: String?
+    /// Largest answer body kept in memory.
+    public var responseLimit = 16 << 20
+    /// Safe to send again after a failure (GET, HEAD, PUT, DELETE, and POSTs that are).
+    public var idempotent = true
+    /// Statuses that are an answer, not an error (e.g. 404 for HEAD).
+    public var accept: Set<Int> = []
+    /// Checks a 2xx answer against what was sent; an `IntegrityMismatch` sends the request again.
+    public var verify: (@Sendable (HTTPResponse) throws -> Void)?
+
+    public init(_ name: String, _ method: String, key: String? = nil) {
+        self.name = name
+        self.method = method
+        self.key = key
+    }
+}
+
+/// Signed, retried requests to one bucket, for any dialect: every request of a store goes
+/// through the one retry loop here, signed afresh on each attempt. Transient failures are
+/// retried with backoff (idempotent operations), damaged uploads are sent again, rejected
+/// credentials are dropped so the next call fetches them again; everything else becomes a
+/// `StoreError` that names the operation and the object.
+public final class ObjectStoreClient: Sendable {
+    public let address: BucketAddress
+    public let dialect: any StoreDialect
+    public let credentials: CredentialProvider
+    public let transport: HTTPTransportOptions
+    public let retry: RetryStrategy
+    let http: HTTPClient
+    let io: IOPool
+    let counters = RequestCounters()
+
+    public init(address: BucketAddress, dialect: any StoreDialect, credentials: CredentialProvider,
+                transport: HTTPTransportOptions, retry: RetryStrategy, http: HTTPClient = .shared, io: IOPool = .shared) {
+        self.address = address
+        self.dialect = dialect
+        self.credentials = credentials
+        self.transport = transport
+        self.retry = retry
+        self.http = http
+        self.io = io
+    }
+
+    public func locate(_ key: String?) -> String {
+        "\(dialect.locationScheme)://\(address.bucket)" + (key.map { "/\($0)" } ?? "")
+    }
+
+    func prepare(_ op: StoreOperation, credentials c: Credentials) -> HTTPRequest {
+        let path = address.encodedPath(op.key)
+        var r = SignableRequest(method: op.method, host: address.host, bucket: address.bucket, key: op.key, encodedPath: path,
+                                query: op.query, headers: [("Host", address.host)] + op.headers, payloadHash: op.payloadHash)
+        dialect.sign(&r, credentials: c, date: HTTPDate.now())
+        return HTTPRequest(method: op.method, url: address.url(encodedPath: path, query: op.query), headers: r.headers, body: body(op.body))
+    }
+
+    /// The HTTP body of one attempt: a file region becomes a stream read on the I/O pool.
+    private func body(_ b: OperationBody) -> HTTPRequestBody {
+        switch b {
+        case .none: return .none
+        case .bytes(let bytes): return .bytes(bytes)
+        case .file(let fd, let offset, let length):
+            let io = self.io
+            return .stream(length: length) { writer in
+                var pos = offset
+                let end = offset + length
+                while pos < end {
+                    let (at, want) = (pos, Int(min(Int64(1 << 20), end - pos)))
+                    let chunk = try await io.run { () -> [UInt8] in
+                        try [UInt8](unsafeUninitializedCapacity: want) { buf, n in
+                            n = try fd.read(into: UnsafeMutableRawBufferPointer(buf), at: at)
+                        }
+                    }
+                    guard chunk.count == want else {
+                        throw FileSystemError(operation: "read (the file shrank while being sent)", path: fd.path, code: EIO)
+                    }
+                    try await writer.write(chunk)
+                    pos += Int64(want)
+                }
+            }
+        }
+    }
+
+    /// Sends `op`, retrying what may be retried; returns a 2xx (or accepted) response.
+    public func send(_ op: StoreOperation) async throws -> HTTPResponse {
+        try await retrying(op) { request in
+            let r = try await self.http.execute(request, limit: op.responseLimit, options: self.transport)
+            if (200..<300).contains(r.status) {
+                try op.verify?(r)
+                return .success(r)
+            }
+            if op.accept.contains(r.status) { return .success(r) }
+            return .failure(StoreError.parse(dialect: self.dialect, operation: op.name, location: self.locate(op.key), response: r))
+        }
+    }
+
+    /// Starts a streamed GET; retries until the response head arrives. A non-2xx answer becomes
+    /// a `StoreError` (its body read first).
+    public func stream(_ op: StoreOperation, segment: Int) async throws -> HTTPStreamingResponse {
+        try await retrying(op) { request in
+            let s = try await self.http.stream(request, segment: segment, options: self.transport)
+            if (200..<300).contains(s.status) { return .success(s) }
+            let body = (try? await s.errorBody()) ?? []
+            return .failure(StoreError.parse(dialect: self.dialect, operation: op.name, location: self.locate(op.key),
+                                             response: HTTPResponse(status: s.status, headers: s.headers, body: body, bodyLength: Int64(body.count))))
+        }
+    }
+
+    /// The one retry loop.
+    private func retrying<T>(_ op: StoreOperation, _ attemptOnce: (HTTPRequest) async throws -> Result<T, StoreError>) async throws -> T {
+        var attempt = 1
+        while true {
+            try Task.checkCancellation()
+            let request = prepare(op, credentials: try await credentials.credentials())
+            counters.count(op.name)
+            do {
+                switch try await attemptOnce(request) {
+                case .success(let value):
+                    retry.succeeded(afterAttempts: attempt)
+                    return value
+                case .failure(let e):
+                    if e.kind == .credentialsRejected { credentials.invalidate() }
+                    guard let pause = retry.retry(after: RetryStrategy.classify(e), attempt: attempt, idempotent: op.idempotent) else { throw e }
+                    Log.store.notice("\(op.name) \(locate(op.key)): \(e.code) (HTTP \(e.status)), retrying (attempt \(attempt + 1) of \(retry.attempts))")
+                    attempt += 1
+                    try await Task.sleep(for: pause)
+                    continue
+                }
+            } catch let e as HTTPClientError {
+                guard e.kind != .cancelled else { throw CancellationError() }
+                guard let pause = retry.retry(after: RetryStrategy.classify(e), attempt: attempt, idempotent: op.idempotent,
+                                              timedOut: e.kind == .timeout) else { throw e }
+                Log.store.notice("\(op.name) \(locate(op.key)): \(e.message), retrying (attempt \(attempt + 1) of \(retry.attempts))")
+                attempt += 1
+                try await Task.sleep(for: pause)
+            } catch let e as IntegrityMismatch {
+                guard let pause = retry.retry(after: .damaged, attempt: attempt, idempotent: op.idempotent) else { throw e }
+                Log.transfer.warning("\(e); sending it again (attempt \(attempt + 1) of \(retry.attempts))")
+                attempt += 1
+                try await Task.sleep(for: pause)
+            }
+        }
+    }
+}
+
+/// Requests sent per operation name (tests and progress lines read them).
+final class RequestCounters: Sendable {
+    private let counts = Mutex([String: Int]())
+    func count(_ name: String) { counts.withLock { $0[name, default: 0] += 1 } }
+    var snapshot: [String: Int] { counts.withLock { $0 } }
+}

@@ -1,0 +1,85 @@
+import ArtifactCore
+import PluginSupport
+import Transfer
+
+/// S3's error codes, typed (those the plugin acts on).
+public enum S3ErrorCode: String, Sendable, CaseIterable {
+    case noSuchKey = "NoSuchKey"
+    case notFound = "NotFound"
+    case noSuchBucket = "NoSuchBucket"
+    case noSuchUpload = "NoSuchUpload"
+    case accessDenied = "AccessDenied"
+    case forbidden = "Forbidden"
+    case invalidAccessKeyID = "InvalidAccessKeyId"
+    case signatureDoesNotMatch = "SignatureDoesNotMatch"
+    case expiredToken = "ExpiredToken"
+    case invalidToken = "InvalidToken"
+    case badDigest = "BadDigest"
+    case invalidDigest = "InvalidDigest"
+    case xAmzContentSHA256Mismatch = "XAmzContentSHA256Mismatch"
+    case preconditionFailed = "PreconditionFailed"
+    case invalidObjectState = "InvalidObjectState"
+    case restoreAlreadyInProgress = "RestoreAlreadyInProgress"
+    case slowDown = "SlowDown"
+    case requestTimeout = "RequestTimeout"
+    case internalError = "InternalError"
+    case serviceUnavailable = "ServiceUnavailable"
+    case requestTimeTooSkewed = "RequestTimeTooSkewed"
+    case operationAborted = "OperationAborted"
+
+    public var kind: StoreErrorKind {
+        switch self {
+        case .noSuchKey, .notFound: return .noSuchKey
+        case .noSuchBucket: return .noSuchBucket
+        case .noSuchUpload: return .noSuchUpload
+        case .accessDenied, .forbidden: return .accessDenied
+        case .invalidAccessKeyID, .signatureDoesNotMatch, .expiredToken, .invalidToken: return .credentialsRejected
+        case .badDigest, .invalidDigest, .xAmzContentSHA256Mismatch: return .badDigest
+        case .preconditionFailed: return .preconditionFailed
+        case .invalidObjectState: return .archived
+        case .restoreAlreadyInProgress: return .restoreInProgress
+        case .slowDown: return .throttled
+        case .requestTimeout, .internalError, .serviceUnavailable, .requestTimeTooSkewed, .operationAborted: return .transient
+        }
+    }
+}
+
+/// AWS S3 and compatible stores (RGW, MinIO, SeaweedFS, OSS's S3 endpoint): SigV4.
+public struct S3Dialect: StoreDialect {
+    public let region: String
+    public var name: String { "S3" }
+    public var locationScheme: String { "s3" }
+    public var headerPrefix: String { "x-amz-" }
+    public var limits: PartLimits { .s3 }
+    public var encodesListTokens: Bool { false }
+    public var infrequentAccessClass: String { "STANDARD_IA" }
+    public var lifecycleFlavor: LifecycleFlavor { .s3 }
+
+    public init(region: String) { self.region = region }
+
+    public func sign(_ r: inout SignableRequest, credentials: Credentials, date: Int64) {
+        var s = SigV4Signer.Request(method: r.method, encodedPath: r.encodedPath, query: r.query, headers: r.headers)
+        SigV4Signer(region: region).sign(&s, credentials: credentials, payloadHash: r.payloadHash ?? SigV4Signer.unsignedPayload, date: date)
+        r.headers = s.headers
+    }
+
+    public func classify(code: String, status: Int) -> StoreErrorKind {
+        S3ErrorCode(rawValue: code)?.kind ?? StoreErrorKind.fromStatus(status)
+    }
+
+    /// Content-MD5 is what every S3 store verifies.
+    public func integrity(_ setting: MultipartSettings.ChecksumKind) -> IntegrityPolicy {
+        switch setting {
+        case .auto, .md5: return IntegrityPolicy(contentMD5: true, crc64Header: nil)
+        case .crc64, .none: return .none
+        }
+    }
+
+    public func storageClassHeader(_ storageClass: String) -> (String, String) { ("x-amz-storage-class", storageClass) }
+
+    /// S3 wants a RestoreRequest saying for how long.
+    public func restoreOperation(_ key: String) -> StoreOperation {
+        ObjectStoreClient.xmlOperation("RestoreObject", "POST", key: key, query: [("restore", "")],
+                                       xml: "<RestoreRequest><Days>1</Days></RestoreRequest>", contentMD5: true)
+    }
+}

@@ -1,0 +1,95 @@
+import CNghttp2
+import Glibc
+import Logging
+import PluginSupport
+import Synchronization
+
+/// An HTTP/2 (cleartext, prior knowledge) server on a Unix socket. One I/O thread runs every
+/// connection; each request is handed to `handler` in its own task.
+public final class HTTP2Server: Sendable {
+    public struct Configuration: Sendable {
+        public var socketPath: String
+        public var settings = HTTP2Settings()
+        /// Response chunks a stream may hold before its handler is suspended: two gRPC messages,
+        /// each written as a prefix and a payload.
+        public var outboxLimit = 4
+        public init(socketPath: String) { self.socketPath = socketPath }
+    }
+
+    let shared: ServerShared
+    public let socketPath: String
+    private let loop: EventLoop
+
+    public init(configuration: Configuration, handler: HTTP2Handler, logger: Logger) throws {
+        shared = ServerShared(settings: configuration.settings, outboxLimit: configuration.outboxLimit, handler: handler, logger: logger)
+        socketPath = configuration.socketPath
+        loop = try EventLoop()
+    }
+
+    /// Binds the socket (replacing a stale one) and starts serving.
+    public func start() throws {
+        let listener = try UnixListener(path: socketPath)
+        let shared = self.shared
+        loop.start { loop in
+            let context = LoopContext(loop: loop, shared: shared)
+            context.startListening(listener)
+            return context
+        }
+    }
+
+    /// Requests in flight (streams open) right now.
+    public var inFlight: Int { shared.streams.count }
+
+    /// Graceful shutdown: stop accepting, GOAWAY every connection, let calls in flight finish
+    /// for up to `grace`, then cancel them; finally close everything and remove the socket.
+    public func shutdown(grace: Duration) async {
+        guard shared.beginShutdown() else { return }
+        loop.execute { context in
+            context.stopListening()
+            context.forEachConnection { $0.sendShutdownNotice() }
+        }
+        // One round trip for the notice to land before the final GOAWAY.
+        try? await Task.sleep(for: .milliseconds(50))
+        loop.execute { context in context.forEachConnection { $0.sendGoaway() } }
+
+        if await !shared.streams.waitUntilZero(timeout: grace) {
+            shared.logger.warning("grace period over: cancelling \(inFlight) call(s) still in flight")
+            loop.execute { context in context.forEachConnection { $0.cancelHandlers() } }
+            _ = await shared.streams.waitUntilZero(timeout: .seconds(2))
+        }
+        // Each connection closes once its last frames (trailers included) reached the socket;
+        // a client that stopped reading gets 2 s.
+        loop.execute { context in context.closeConnectionsWhenDrained() }
+        _ = await shared.connections.waitUntilZero(timeout: .seconds(2))
+        loop.execute { context in context.forEachConnection { $0.close() } }
+        loop.stop()
+        await loop.waitUntilStopped()
+    }
+}
+
+/// What the server's loop side and its callers share: settings, the handler, and counts of open
+/// streams and connections that shutdown waits on.
+final class ServerShared: Sendable {
+    let settings: HTTP2Settings
+    let outboxLimit: Int
+    let handler: HTTP2Handler
+    let logger: Logger
+    let streams = IdleCounter()
+    let connections = IdleCounter()
+    private let shuttingDown = Mutex(false)
+
+    init(settings: HTTP2Settings, outboxLimit: Int, handler: HTTP2Handler, logger: Logger) {
+        self.settings = settings
+        self.outboxLimit = outboxLimit
+        self.handler = handler
+        self.logger = logger
+    }
+
+    /// True for the first caller only.
+    func beginShutdown() -> Bool {
+        shuttingDown.withLock { s in
+            defer { s = true }
+            return !s
+        }
+    }
+}

@@ -1,0 +1,169 @@
+import CSystem
+import Glibc
+import Logging
+import Synchronization
+
+/// One line per event on stderr: `2026-11-29T14:00:00.123Z info   message key=value`.
+/// (stderr is what the kubelet collects from a sidecar.) Formatting happens in the caller; the
+/// write to stderr happens on the log's own thread, so a full pipe never blocks a task, the
+/// HTTP/2 loop or the curl loop.
+public struct LineLogHandler: LogHandler {
+    public var logLevel: Logger.Level
+    public var metadata: Logger.Metadata = [:]
+    private let label: String
+
+    public init(label: String, level: Logger.Level) {
+        self.label = label
+        self.logLevel = level
+    }
+
+    public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    public func log(event: LogEvent) {
+        var all = metadata
+        if let explicit = event.metadata { all.merge(explicit) { $1 } }
+        let extra = all.isEmpty ? "" : " " + all.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
+        let level = event.level.rawValue
+        let pad = String(repeating: " ", count: max(1, 8 - level.count))
+        LogWriter.shared.enqueue("\(Self.timestamp()) \(level)\(pad)\(event.message)\(extra)\n")
+    }
+
+    static func timestamp() -> String {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        var t = time_t(ts.tv_sec)
+        var tm = tm()
+        gmtime_r(&t, &tm)
+        func two(_ v: Int32) -> String { String(v).leftPadded(to: 2) }
+        return "\(tm.tm_year + 1900)-\(two(tm.tm_mon + 1))-\(two(tm.tm_mday))T\(two(tm.tm_hour)):\(two(tm.tm_min)):\(two(tm.tm_sec))."
+            + String(ts.tv_nsec / 1_000_000).leftPadded(to: 3) + "Z"
+    }
+}
+
+/// The thread that writes log lines to stderr. Lines wait in a bounded buffer; when a stuck
+/// reader lets it fill, new lines are dropped and counted (the count is logged once it drains).
+public final class LogWriter: Sendable {
+    public static let shared = LogWriter(fd: 2, limit: 4 << 20)
+
+    private struct State {
+        var pending: [UInt8] = []
+        var dropped = 0
+        var writing = false
+        var flushWaiters: [(Int, CheckedContinuation<Void, Never>)] = []
+        var expired = Set<Int>()
+        var nextWaiter = 0
+    }
+    private let state = Mutex(State())
+    private let wake: Int32
+    private let fd: Int32
+    private let limit: Int
+
+    init(fd: Int32, limit: Int) {
+        self.fd = fd
+        self.limit = limit
+        wake = eventfd(0, Int32(EFD_CLOEXEC))
+        let context = Unmanaged.passRetained(Box(self))
+        var tid = pthread_t()
+        pthread_create(&tid, nil, { raw in
+            let writer = Unmanaged<Box>.fromOpaque(raw!).takeRetainedValue().writer
+            _ = argo_set_thread_name("log")
+            writer.run()
+            return nil
+        }, context.toOpaque())
+        pthread_detach(tid)
+    }
+
+    private final class Box {
+        let writer: LogWriter
+        init(_ w: LogWriter) { writer = w }
+    }
+
+    func enqueue(_ line: String) {
+        let wasEmpty = state.withLock { s -> Bool in
+            guard s.pending.count + line.utf8.count <= limit else {
+                s.dropped += 1
+                return false
+            }
+            let empty = s.pending.isEmpty
+            s.pending.append(contentsOf: line.utf8)
+            return empty
+        }
+        if wasEmpty { signal() }
+    }
+
+    /// Returns once every line queued so far is written (at exit), or after `timeout` when
+    /// stderr is not being read.
+    public func flush(timeout: Duration = .seconds(2)) async {
+        let id = state.withLock { s -> Int in
+            s.nextWaiter += 1
+            return s.nextWaiter
+        }
+        defer { state.withLock { _ = $0.expired.remove(id) } }
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask {
+                do { try await Task.sleep(for: timeout) } catch { return }
+                self.release(waiter: id)
+            }
+            await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+                let done = state.withLock { s -> Bool in
+                    if (s.pending.isEmpty && !s.writing) || s.expired.contains(id) { return true }
+                    s.flushWaiters.append((id, c))
+                    return false
+                }
+                if done { c.resume() }
+            }
+            group.cancelAll()
+        }
+    }
+
+    private func release(waiter id: Int) {
+        let w = state.withLock { s -> CheckedContinuation<Void, Never>? in
+            guard let i = s.flushWaiters.firstIndex(where: { $0.0 == id }) else {
+                s.expired.insert(id)
+                return nil
+            }
+            return s.flushWaiters.remove(at: i).1
+        }
+        w?.resume()
+    }
+
+    private func signal() {
+        var one: UInt64 = 1
+        _ = write(wake, &one, 8)
+    }
+
+    private func run() {
+        while true {
+            var v: UInt64 = 0
+            if read(wake, &v, 8) < 0 && errno == EINTR { continue }
+            while true {
+                var (bytes, dropped) = state.withLock { s -> ([UInt8], Int) in
+                    defer { s.pending = []; s.dropped = 0; s.writing = true }
+                    return (s.pending, s.dropped)
+                }
+                if dropped > 0 {
+                    bytes += Array("\(LineLogHandler.timestamp()) warning  \(dropped) log line(s) dropped: stderr was not being read\n".utf8)
+                }
+                if bytes.isEmpty {
+                    let waiters = state.withLock { s -> [(Int, CheckedContinuation<Void, Never>)] in
+                        s.writing = false
+                        guard s.pending.isEmpty else { return [] }
+                        defer { s.flushWaiters = [] }
+                        return s.flushWaiters
+                    }
+                    for (_, w) in waiters { w.resume() }
+                    break
+                }
+                var off = 0
+                while off < bytes.count {
+                    let n = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + off, $0.count - off) }
+                    if n < 0 { if errno == EINTR { continue } else { break } }
+                    off += n
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,142 @@
+import Synchronization
+
+/// A request body that a producer task fills while curl sends it: the producer `write`s chunks
+/// (waiting while `limit` bytes are queued), curl's read callback takes bytes on the curl
+/// thread and pauses the transfer when none are there yet. The producer does the slow part
+/// (reading a file on the I/O pool); the curl thread only copies memory.
+public final class RequestBodyWriter: Sendable {
+    enum Read {
+        case bytes(Int)
+        case pause
+        case end
+        case abort
+    }
+
+    private struct State {
+        var chunks: [[UInt8]] = []
+        var head = 0
+        var offset = 0              // bytes of chunks[head] already taken
+        var buffered = 0
+        var finished = false
+        var failure: (any Error)?
+        var transferEnded = false
+        var curlPaused = false
+        var waiter: CheckedContinuation<Void, Error>?
+    }
+    private let state = Mutex(State())
+    let limit: Int
+    private let unpause: @Sendable () -> Void
+
+    init(limit: Int, unpause: @escaping @Sendable () -> Void) {
+        self.limit = limit
+        self.unpause = unpause
+    }
+
+    /// Queues the next bytes of the body; waits while the queue is full. Throws once the
+    /// transfer has ended (failed, cancelled).
+    public func write(_ bytes: [UInt8]) async throws {
+        guard !bytes.isEmpty else { return }
+        while true {
+            let outcome = state.withLock { s -> Result<Bool, any Error>? in
+                if s.transferEnded { return .failure(HTTPClientError(kind: .cancelled, message: "request body no longer wanted: the transfer ended")) }
+                guard s.buffered < limit else { return nil }
+                s.chunks.append(bytes)
+                s.buffered += bytes.count
+                defer { s.curlPaused = false }
+                return .success(s.curlPaused)
+            }
+            switch outcome {
+            case .success(let wasPaused):
+                if wasPaused { unpause() }
+                return
+            case .failure(let e):
+                throw e
+            case nil:
+                try await withTaskCancellationHandler {
+                    try await withCheckedThrowingContinuation { (c: CheckedContinuation<Void, Error>) in
+                        let now = state.withLock { s -> Result<Void, any Error>? in
+                            if s.transferEnded { return .failure(CancellationError()) }
+                            if s.buffered < limit { return .success(()) }
+                            s.waiter = c
+                            return nil
+                        }
+                        if let now { c.resume(with: now) }
+                    }
+                } onCancel: {
+                    let w = state.withLock { s -> CheckedContinuation<Void, Error>? in
+                        defer { s.waiter = nil }
+                        return s.waiter
+                    }
+                    w?.resume(throwing: CancellationError())
+                }
+            }
+        }
+    }
+
+    /// The producer has written everything.
+    public func finish() {
+        let wasPaused = state.withLock { s -> Bool in
+            s.finished = true
+            defer { s.curlPaused = false }
+            return s.curlPaused
+        }
+        if wasPaused { unpause() }
+    }
+
+    /// The producer failed: the transfer aborts, and `failure` says why.
+    func fail(_ error: any Error) {
+        let wasPaused = state.withLock { s -> Bool in
+            if s.failure == nil { s.failure = error }
+            defer { s.curlPaused = false }
+            return s.curlPaused
+        }
+        if wasPaused { unpause() }
+    }
+
+    var failure: (any Error)? { state.withLock { $0.failure } }
+
+    // MARK: curl thread
+
+    func read(into buffer: UnsafeMutableRawBufferPointer) -> Read {
+        let (result, waiter) = state.withLock { s -> (Read, CheckedContinuation<Void, Error>?) in
+            if s.failure != nil { return (.abort, nil) }
+            var copied = 0
+            while copied < buffer.count, s.head < s.chunks.count {
+                let chunk = s.chunks[s.head]
+                let n = min(buffer.count - copied, chunk.count - s.offset)
+                chunk.withUnsafeBytes { src in
+                    UnsafeMutableRawBufferPointer(rebasing: buffer[copied..<(copied + n)])
+                        .copyMemory(from: UnsafeRawBufferPointer(rebasing: src[s.offset..<(s.offset + n)]))
+                }
+                copied += n
+                s.offset += n
+                if s.offset == chunk.count {
+                    s.chunks[s.head] = []
+                    s.head += 1
+                    s.offset = 0
+                    if s.head == s.chunks.count { s.chunks.removeAll(keepingCapacity: true); s.head = 0 }
+                }
+            }
+            s.buffered -= copied
+            var w: CheckedContinuation<Void, Error>?
+            if s.buffered < limit { w = s.waiter; s.waiter = nil }
+            if copied > 0 { return (.bytes(copied), w) }
+            if s.finished { return (.end, w) }
+            s.curlPaused = true
+            return (.pause, w)
+        }
+        waiter?.resume()
+        return result
+    }
+
+    /// The transfer is over: a producer still waiting gives up.
+    func ended() {
+        let w = state.withLock { s -> CheckedContinuation<Void, Error>? in
+            s.transferEnded = true
+            s.chunks = []
+            defer { s.waiter = nil }
+            return s.waiter
+        }
+        w?.resume(throwing: HTTPClientError(kind: .cancelled, message: "request body no longer wanted: the transfer ended"))
+    }
+}

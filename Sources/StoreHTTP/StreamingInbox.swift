@@ -1,0 +1,147 @@
+import Synchronization
+
+/// Response bytes of a streamed transfer, between curl's write callback (producer, curl thread)
+/// and the caller (consumer task). The callback copies into segments of up to `segment` bytes
+/// (the one copy between curl and the caller); the consumer takes a whole segment at a time, or
+/// what has arrived when it is ahead. Above `highWater` queued bytes the callback pauses curl;
+/// the consumer unpauses it once it has drained half. Memory per stream stays near `highWater`
+/// plus curl's own buffer, however slow the consumer.
+final class StreamingInbox: Sendable {
+    private struct State {
+        var ready: [[UInt8]] = []
+        var head = 0
+        var current: [UInt8] = []
+        var buffered = 0
+        var paused = false
+        var done: Result<Void, any Error>?
+        var status: Int?
+        var headers: [(String, String)] = []
+        var headWaiter: CheckedContinuation<Void, Error>?
+        var dataWaiter: CheckedContinuation<Void, Error>?
+    }
+    private let state = Mutex(State())
+    let segment: Int
+    let highWater: Int
+    /// Asks the curl thread to unpause the transfer.
+    private let unpause: @Sendable () -> Void
+
+    init(segment: Int, highWater: Int? = nil, unpause: @escaping @Sendable () -> Void) {
+        self.segment = max(16 << 10, segment)
+        self.highWater = highWater ?? max(512 << 10, 2 * self.segment)
+        self.unpause = unpause
+    }
+
+    // MARK: producer (curl thread)
+
+    func headReceived(status: Int, headers: [(String, String)]) {
+        let w = state.withLock { s -> CheckedContinuation<Void, Error>? in
+            guard s.status == nil else { return nil }
+            s.status = status
+            s.headers = headers
+            defer { s.headWaiter = nil }
+            return s.headWaiter
+        }
+        w?.resume()
+    }
+
+    /// Takes the bytes, or returns false (and marks the transfer paused) when full.
+    func offer(_ data: UnsafeRawBufferPointer) -> Bool {
+        let (taken, waiter) = state.withLock { s -> (Bool, CheckedContinuation<Void, Error>?) in
+            if s.buffered >= highWater {
+                s.paused = true
+                return (false, nil)
+            }
+            var rest = data
+            while !rest.isEmpty {
+                if s.current.capacity < segment { s.current.reserveCapacity(segment) }
+                let n = min(segment - s.current.count, rest.count)
+                s.current.append(contentsOf: UnsafeRawBufferPointer(rebasing: rest[..<n]))
+                rest = UnsafeRawBufferPointer(rebasing: rest[n...])
+                if s.current.count == segment {
+                    s.ready.append(s.current)
+                    s.current = []
+                }
+            }
+            s.buffered += data.count
+            defer { s.dataWaiter = nil }
+            return (true, s.dataWaiter)
+        }
+        waiter?.resume()
+        return taken
+    }
+
+    func complete(_ result: Result<Void, any Error>) {
+        let (hw, dw) = state.withLock { s -> (CheckedContinuation<Void, Error>?, CheckedContinuation<Void, Error>?) in
+            if s.done == nil { s.done = result }
+            defer { s.headWaiter = nil; s.dataWaiter = nil }
+            return (s.headWaiter, s.dataWaiter)
+        }
+        switch result {
+        case .success:
+            hw?.resume()
+            dw?.resume()
+        case .failure(let e):
+            hw?.resume(throwing: e)
+            dw?.resume(throwing: e)
+        }
+    }
+
+    // MARK: consumer
+
+    /// Waits for the status line and headers (or the transfer's end).
+    func waitForHead() async throws -> (Int, [(String, String)])? {
+        try await withCheckedThrowingContinuation { (c: CheckedContinuation<Void, Error>) in
+            let ready = state.withLock { s -> Result<Void, any Error>? in
+                if s.status != nil { return .success(()) }
+                if let d = s.done { return d }
+                s.headWaiter = c
+                return nil
+            }
+            if let ready { c.resume(with: ready) }
+        }
+        return state.withLock { s in s.status.map { ($0, s.headers) } }
+    }
+
+    /// The next segment (a full one, or what has arrived), or nil at the end.
+    func next() async throws -> [UInt8]? {
+        while true {
+            let (out, finished, wake) = try state.withLock { s -> ([UInt8]?, Bool, Bool) in
+                var out: [UInt8]?
+                if s.head < s.ready.count {
+                    out = s.ready[s.head]
+                    s.ready[s.head] = []
+                    s.head += 1
+                    if s.head == s.ready.count { s.ready.removeAll(keepingCapacity: true); s.head = 0 }
+                } else if !s.current.isEmpty {
+                    out = s.current
+                    s.current = []
+                }
+                if let out {
+                    s.buffered -= out.count
+                    var wake = false
+                    if s.paused && s.buffered < highWater / 2 {
+                        s.paused = false
+                        wake = true
+                    }
+                    return (out, false, wake)
+                }
+                if let d = s.done {
+                    try d.get()
+                    return (nil, true, false)
+                }
+                return (nil, false, false)
+            }
+            if wake { unpause() }
+            if let out { return out }
+            if finished { return nil }
+            try await withCheckedThrowingContinuation { (c: CheckedContinuation<Void, Error>) in
+                let ready = state.withLock { s -> Bool in
+                    if s.head < s.ready.count || !s.current.isEmpty || s.done != nil { return true }
+                    s.dataWaiter = c
+                    return false
+                }
+                if ready { c.resume() }
+            }
+        }
+    }
+}

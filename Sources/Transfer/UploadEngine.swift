@@ -1,0 +1,324 @@
+import ArtifactCore
+import Foundation
+import PluginSupport
+import Synchronization
+
+/// The upload engine (a meta request split into part requests, as in aws-c-s3): parts in
+/// parallel under a concurrency limit and one memory budget, each part checked by the store on
+/// its own, the object checked at the end, and resumable from a part log after a crash or
+/// restart. Files are read on the I/O pool into pool buffers; nothing here blocks a thread of
+/// the cooperative pool.
+public struct UploadEngine: Sendable {
+    public let transport: any PartTransport
+    public let settings: MultipartSettings
+    public let pool: BufferPool
+    public let logs: PartLogStore
+    public let io: IOPool
+
+    public init(transport: any PartTransport, settings: MultipartSettings, pool: BufferPool, logs: PartLogStore, io: IOPool = .shared) {
+        self.transport = transport
+        self.settings = settings
+        self.pool = pool
+        self.logs = logs
+        self.io = io
+    }
+
+    /// Checksums logged with each part, so a resumed upload can check its finished parts
+    /// against the file: what the store wants, or CRC-64 when it wants none.
+    var logChecksums: ChecksumSet { transport.partChecksums.isEmpty ? .crc64 : transport.partChecksums }
+
+    // MARK: files
+
+    /// Uploads a local file: one PutObject up to the threshold, multipart above it.
+    public func upload(file path: String, to key: String) async throws -> Int64 {
+        let (fd, source) = try await io.run { () -> (FileDescriptor, SourceIdentity) in
+            let fd = try FileDescriptor.openForReading(path)
+            return (fd, try SourceIdentity.of(path))
+        }
+        let size = source.size
+        if size <= settings.threshold && size <= transport.limits.maxSinglePut {
+            try await putSingle(fd: fd, size: size, key: key)
+        } else {
+            try await uploadMultipart(fd: fd, path: path, source: source, key: key)
+        }
+        return size
+    }
+
+    /// One PUT: small files through a pool buffer (read once), larger ones streamed from the
+    /// file (read twice: once for the checksums the request carries, once to send).
+    private func putSingle(fd: FileDescriptor, size: Int64, key: String) async throws {
+        let set = transport.partChecksums
+        if size <= min(settings.partSize, Int64(pool.limit)) {
+            let buffer = try await pool.acquire(size: Int(size))
+            let (filled, checksums) = try await io.run(moving: consume buffer) { b, _ in
+                try Self.read(fd, into: &b, offset: 0, length: Int(size), checksums: set)
+            }
+            do {
+                try await transport.putObject(key, body: .memory(filled[..<Int(size)]), checksums: checksums)
+            } catch {
+                pool.release(consume filled)
+                throw error
+            }
+            pool.release(consume filled)
+        } else {
+            let checksums = try await io.run { token in try Self.checksum(fd, offset: 0, length: size, set: set, cancellation: token) }
+            try await transport.putObject(key, body: .file(fd, offset: 0, length: size), checksums: checksums)
+        }
+    }
+
+    /// Reads `length` bytes at `offset` into the start of `buffer` and computes their checksums.
+    static func read(_ fd: FileDescriptor, into buffer: inout [UInt8], offset: Int64, length: Int, checksums set: ChecksumSet) throws -> PartChecksums {
+        let got = try buffer.withUnsafeMutableBytes { try fd.read(into: UnsafeMutableRawBufferPointer(rebasing: $0[..<length]), at: offset) }
+        guard got == length else { throw ArtifactError.badSource(fd.path, "the file shrank while being uploaded") }
+        return buffer.withUnsafeBytes { PartChecksums.compute(UnsafeRawBufferPointer(rebasing: $0[..<length]), set) }
+    }
+
+    /// Checksums of a file region, read in 1 MiB steps: memory stays flat for any size.
+    static func checksum(_ fd: FileDescriptor, offset: Int64, length: Int64, set: ChecksumSet, cancellation: IOCancellation) throws -> PartChecksums {
+        var acc = PartChecksums.Accumulator(set)
+        let buf = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 4096)
+        defer { buf.deallocate() }
+        var pos = offset
+        while pos < offset + length {
+            try cancellation.check()
+            let n = try fd.read(into: UnsafeMutableRawBufferPointer(rebasing: buf[..<Int(min(Int64(buf.count), offset + length - pos))]), at: pos)
+            guard n > 0 else { throw ArtifactError.badSource(fd.path, "the file shrank while being uploaded") }
+            acc.update(UnsafeRawBufferPointer(rebasing: buf[..<n]))
+            pos += Int64(n)
+        }
+        return acc.finish()
+    }
+
+    private func uploadMultipart(fd: FileDescriptor, path: String, source: SourceIdentity, key: String) async throws {
+        let location = transport.locate(key)
+        let plan = try PartPlan.make(size: source.size, preferredPartSize: settings.partSize, limits: transport.limits)
+        let transportID = transport.transportID
+        let (logs, io) = (self.logs, self.io)
+        var done: [Int: UploadedPart] = [:]
+        var resumed: (id: String, log: PartLogContents)?
+
+        if settings.resume {
+            let found = try await io.run { logs.load(transport: transportID, key: key) }
+            if case .failure(let e) = found {
+                Log.transfer.warning("\(location): checkpoint unreadable (\(e)); starting the upload over")
+                try await io.run { logs.remove(transport: transportID, key: key) }
+            }
+            let log = try? found?.get()
+            switch ResumePlan.start(log: log, source: source, partSize: plan.partSize, transport: transportID) {
+            case .fresh:
+                break
+            case .abandon(let oldID, let reason):
+                Log.transfer.info("\(location): \(reason); aborting the old upload and starting over")
+                try? await transport.abortUpload(key, uploadID: oldID)
+                try await io.run { logs.remove(transport: transportID, key: key) }
+            case .check(let oldID):
+                if let listed = try await transport.listParts(key, uploadID: oldID) {
+                    for p in ResumePlan.candidates(logged: log!.parts, listed: listed, plan: plan) {
+                        // The bytes on disk must still be the bytes that were sent.
+                        let (off, len) = plan.range(p.number)
+                        let set = logChecksums
+                        let local = try await io.run { token in try Self.checksum(fd, offset: off, length: len, set: set, cancellation: token) }
+                        if Self.sameBytes(local, p.checksums, set) { done[p.number] = p }
+                    }
+                    resumed = (oldID, log!)
+                    Log.transfer.info("\(location): resuming upload \(oldID): \(done.count) of \(plan.partCount) parts already stored and verified")
+                } else {
+                    Log.transfer.info("\(location): the checkpointed upload is gone from the store; starting over")
+                    try await io.run { logs.remove(transport: transportID, key: key) }
+                }
+            }
+        }
+
+        let id: String
+        if let resumedID = resumed?.id { id = resumedID } else { id = try await transport.createUpload(key) }
+        var writer: PartLogWriter?
+        if settings.resume {
+            let header = PartLogHeader(transport: transportID, key: key, uploadID: id, partSize: plan.partSize, source: source)
+            let resumedLog = resumed?.log
+            do {
+                writer = try await io.run { try resumedLog.map { try logs.reopen($0) } ?? logs.create(header) }
+            } catch {
+                // A log that cannot be written (read-only /tmp, full disk) costs the resume, not the upload.
+                Log.transfer.warning("\(location): cannot write the upload checkpoint (\(error)); continuing without resume")
+            }
+        }
+        let book = PartBook(done: done)
+        let progress = TransferProgress("upload \(location)", total: source.size, parts: plan.partCount)
+        progress.add(bytes: done.values.reduce(Int64(0)) { $0 + $1.length }, part: false)
+
+        do {
+            try await progress.track {
+                let todo = (1...plan.partCount).filter { done[$0] == nil }
+                let inFlight = max(1, min(settings.concurrency, Int(Int64(pool.limit) / plan.partSize)))
+                let buffered = plan.partSize <= Int64(pool.limit)
+                let set = transport.partChecksums.union(logChecksums)
+                try await forEachConcurrently(todo, limit: inFlight) { [self, writer] n in
+                    let (off, len) = plan.range(n)
+                    let part: UploadedPart
+                    if buffered {
+                        let buffer = try await pool.acquire(size: Int(plan.partSize))
+                        let (filled, checksums) = try await io.run(moving: consume buffer) { b, _ in
+                            try Self.read(fd, into: &b, offset: off, length: Int(len), checksums: set)
+                        }
+                        do {
+                            part = try await transport.uploadPart(key, uploadID: id, number: n, body: .memory(filled[..<Int(len)]), checksums: checksums)
+                        } catch {
+                            pool.release(consume filled)
+                            throw error
+                        }
+                        pool.release(consume filled)
+                    } else {
+                        // Parts larger than the whole memory budget are read from the file as they go.
+                        let checksums = try await io.run { token in try Self.checksum(fd, offset: off, length: len, set: set, cancellation: token) }
+                        part = try await transport.uploadPart(key, uploadID: id, number: n, body: .file(fd, offset: off, length: len), checksums: checksums)
+                    }
+                    book.record(part)
+                    if let writer { try await io.run { try writer.append(part) } }
+                    progress.add(bytes: len)
+                }
+                guard try await io.run({ try SourceIdentity.of(path) }) == source else {
+                    throw ArtifactError.badSource(path, "the file changed while it was being uploaded")
+                }
+                try await transport.completeUpload(key, uploadID: id, parts: book.parts)
+            }
+            try? await io.run { logs.remove(transport: transportID, key: key) }
+            progress.finish("done")
+        } catch {
+            let kind = transport.failureKind(error)
+            if (kind == .interrupted || kind == .connectionDropped) && writer != nil {
+                // A shutdown, a cancelled call or a store out of reach: keep the upload and its
+                // log, so the next Save of this file uploads only what is missing.
+                progress.finish("interrupted (checkpoint kept: the next Save of this file resumes)")
+            } else {
+                progress.finish("failed")
+                await Cleanup.run("abort the upload of \(location)") { try await transport.abortUpload(key, uploadID: id) }
+                _ = try? await io.runToCompletion { logs.remove(transport: transportID, key: key) }
+            }
+            throw error
+        }
+    }
+
+    static func sameBytes(_ a: PartChecksums, _ b: PartChecksums, _ set: ChecksumSet) -> Bool {
+        var compared = false
+        if set.contains(.md5) {
+            guard let x = a.md5, let y = b.md5, x == y else { return false }
+            compared = true
+        }
+        if set.contains(.crc64) {
+            guard let x = a.crc64, let y = b.crc64, x == y else { return false }
+            compared = true
+        }
+        return compared
+    }
+
+    // MARK: streams
+
+    /// Uploads bytes of unknown length (SaveStream): parts fill one at a time and go out
+    /// concurrently as they fill; when every buffer is busy, reading stops (and HTTP/2 flow
+    /// control holds the client back). Less than one part becomes a single PutObject.
+    public func upload(stream: ByteChunkSource, to key: String) async throws -> Int64 {
+        let location = transport.locate(key)
+        let partSize = Int(min(max(settings.partSize, transport.limits.minPartSize), Int64(pool.limit)))
+        let maxParts = transport.limits.maxParts
+        let set = transport.partChecksums
+        // The buffer being filled belongs to this function until handed to a part task; on any
+        // exit it goes back to the pool (a leaked buffer would shrink the budget for good).
+        var owned: [UInt8]? = try await pool.acquire(size: partSize)
+        defer { if let b = owned.take() { pool.release(b) } }
+        var filled = 0
+        var total: Int64 = 0
+        var uploadID: String?
+        var partNumber = 0
+        let book = PartBook(done: [:])
+        let progress = TransferProgress("upload \(location) (stream)", total: nil, parts: nil)
+        do {
+            try await progress.track {
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    var running = 0
+                    func dispatch(_ b: consuming [UInt8], length: Int) async throws {
+                        let handoff = MovedValue(b)
+                        var handedOver = false
+                        defer { if !handedOver { pool.release(handoff.take()) } }
+                        if uploadID == nil { uploadID = try await transport.createUpload(key) }
+                        partNumber += 1
+                        guard partNumber <= maxParts else {
+                            throw ArtifactError.unsupported("\(location): the stream is longer than \(maxParts) parts of \(Quantities.formatBytes(Int64(partSize))); raise multipart.partSize")
+                        }
+                        if running >= settings.concurrency {
+                            try await group.next()
+                            running -= 1
+                        }
+                        let (id, n) = (uploadID!, partNumber)
+                        running += 1
+                        handedOver = true
+                        group.addTask {
+                            let buffer = handoff.take()
+                            let part: UploadedPart
+                            do {
+                                let bytes = buffer[..<length]
+                                part = try await transport.uploadPart(key, uploadID: id, number: n, body: .memory(bytes),
+                                                                      checksums: PartChecksums.compute(bytes, set))
+                            } catch {
+                                pool.release(consume buffer)
+                                throw error
+                            }
+                            pool.release(consume buffer)
+                            book.record(part)
+                            progress.add(bytes: Int64(length))
+                        }
+                    }
+                    while let chunk = try await stream.next() {
+                        var offset = 0
+                        while offset < chunk.count {
+                            if filled == partSize {
+                                try await dispatch(owned.take()!, length: filled)
+                                owned = try await pool.acquire(size: partSize)
+                                filled = 0
+                            }
+                            let n = min(partSize - filled, chunk.count - offset)
+                            let (at, from) = (filled, offset)
+                            owned!.withUnsafeMutableBytes { dst in
+                                chunk.withUnsafeBytes { src in
+                                    UnsafeMutableRawBufferPointer(rebasing: dst[at..<(at + n)])
+                                        .copyMemory(from: UnsafeRawBufferPointer(rebasing: src[from..<(from + n)]))
+                                }
+                            }
+                            filled += n
+                            offset += n
+                            total += Int64(n)
+                        }
+                    }
+                    if uploadID == nil {
+                        let bytes = owned![..<filled]
+                        try await transport.putObject(key, body: .memory(bytes), checksums: PartChecksums.compute(bytes, set))
+                        progress.add(bytes: Int64(filled))
+                    } else {
+                        try await dispatch(owned.take()!, length: filled)
+                    }
+                    try await group.waitForAll()
+                }
+                if let id = uploadID { try await transport.completeUpload(key, uploadID: id, parts: book.parts) }
+            }
+            progress.finish("done")
+            return total
+        } catch {
+            progress.finish("failed")
+            // A stream has no checkpoint to resume from: whatever the reason, drop its parts.
+            if let id = uploadID { await Cleanup.run("abort the upload of \(location)") { try await transport.abortUpload(key, uploadID: id) } }
+            throw error
+        }
+    }
+}
+
+/// The finished parts of one upload.
+final class PartBook: Sendable {
+    private let done: Mutex<[Int: UploadedPart]>
+
+    init(done: [Int: UploadedPart]) {
+        self.done = Mutex(done)
+    }
+
+    func record(_ p: UploadedPart) { done.withLock { $0[p.number] = p } }
+
+    var parts: [UploadedPart] { done.withLock { $0.values.sorted { $0.number < $1.number } } }
+}

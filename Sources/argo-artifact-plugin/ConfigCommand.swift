@@ -1,0 +1,51 @@
+import ArgumentParser
+import ArtifactCore
+import ArtifactService
+import Foundation
+import ObjectStore
+
+struct ConfigCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "config",
+        abstract: "Work with plugin configurations (the plugin.configuration YAML).",
+        subcommands: [Check.self])
+
+    struct Check: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Check a configuration as the plugin reads it; print it with every default, or say what is wrong.",
+            discussion: """
+            Reads FILE, or standard input for '-'. A valid configuration is printed as YAML with every
+            default filled in (Secrets appear as their {name, key} references, an inline securityToken as
+            <hidden>) and the exit status is 0; an invalid one prints the error naming the field and the
+            line, with exit status 1. Nothing is contacted: credentials and buckets are not tried.
+            """)
+
+        @Argument(help: "The configuration file, or - for standard input.")
+        var file: String
+
+        func run() throws {
+            let text: String
+            do {
+                if file == "-" {
+                    text = String(decoding: FileHandle.standardInput.readDataToEndOfFile(), as: UTF8.self)
+                } else {
+                    text = try String(contentsOfFile: file, encoding: .utf8)
+                }
+            } catch {
+                throw ValidationError("cannot read \(file): \(error.localizedDescription)")
+            }
+            do {
+                let config = try ConfigParser.parse(text)
+                _ = try StoreFactory.make(config, environment: StoreEnvironment())
+                print(config.yamlDescription, terminator: "")
+            } catch let e as ConfigError {
+                FileHandle.standardError.write(Data("error: \(e)\n".utf8))
+                throw ExitCode(1)
+            } catch let e as CredentialError {
+                // Found in this machine's environment (useSDKCreds): the pod's may differ.
+                print(try ConfigParser.parse(text).yamlDescription, terminator: "")
+                FileHandle.standardError.write(Data("note: \(e) (here; the pod's environment may differ)\n".utf8))
+            }
+        }
+    }
+}

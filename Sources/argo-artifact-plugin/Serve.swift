@@ -1,0 +1,72 @@
+import ArgumentParser
+import ArtifactCore
+import ArtifactService
+import Foundation
+import Logging
+import ObjectStore
+import PluginHTTP2
+import PluginRPC
+import PluginSupport
+
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Serve the artifact service on a Unix socket (the default).")
+
+    @Argument(help: "Unix socket path, e.g. /tmp/artifact-plugins/my-plugin/socket")
+    var socket: String
+
+    @Option(help: "Seconds in-flight calls get to finish after SIGTERM before they are cancelled.")
+    var gracePeriod: Int = Int(ProcessInfo.processInfo.environment["ARGO_PLUGIN_GRACE_PERIOD"] ?? "") ?? 25
+
+    @Option(help: "Largest request message accepted, e.g. 4Mi (grpc-go's default).")
+    var maxReceiveMessageSize: String = ProcessInfo.processInfo.environment["ARGO_PLUGIN_MAX_RECEIVE_MESSAGE_SIZE"] ?? "4Mi"
+
+    @Option(help: "trace, debug, info, notice, warning, error or critical.")
+    var logLevel: String = ProcessInfo.processInfo.environment["ARGO_PLUGIN_LOG_LEVEL"] ?? "info"
+
+    func validate() throws {
+        guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level '\(logLevel)'") }
+        guard let n = Quantities.parseSize(maxReceiveMessageSize), n > 0, n <= Int64(Int32.max) else {
+            throw ValidationError("--max-receive-message-size must be a size such as 4Mi, got '\(maxReceiveMessageSize)'")
+        }
+        guard gracePeriod >= 0 else { throw ValidationError("--grace-period must be ≥ 0") }
+    }
+
+    func run() async throws {
+        let level = Logger.Level(rawValue: logLevel)!
+        LoggingSystem.bootstrap { LineLogHandler(label: $0, level: level) }
+        let logger = Logger(label: "argo-artifact-plugin")
+        signal(SIGPIPE, SIG_IGN)
+
+        // Signals are watched before the socket exists: Argo may send SIGTERM the moment it sees it.
+        let (termination, sources) = TerminationSignal.watch()
+        defer { withExtendedLifetime(sources) {} }
+
+        // Work that outlives a call (late clean-up after a failed directory Save) belongs to the
+        // server's lifetime: it runs beside the server and finishes before the process exits.
+        let deferred = DeferredWork()
+        let rpc = ArtifactRPCRouter(service: ArtifactServiceHandler(environment: StoreEnvironment(deferred: deferred)),
+                                    maxReceiveMessageSize: Int(Quantities.parseSize(maxReceiveMessageSize)!),
+                                    logger: logger)
+        let server = try HTTP2Server(configuration: .init(socketPath: socket), handler: rpc, logger: logger)
+        do {
+            try server.start()
+        } catch {
+            logger.critical("cannot start: \(error)")
+            await LogWriter.shared.flush()
+            throw ExitCode(1)
+        }
+        logger.info("argo-artifact-plugin \(PluginVersion.current) serving gRPC and JSON on \(socket)")
+
+        let grace = gracePeriod
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await deferred.run() }
+            let signalName = await termination.wait()
+            logger.info("\(signalName): shutting down (grace period \(grace)s, \(server.inFlight) call(s) in flight)")
+            await server.shutdown(grace: .seconds(grace))
+            if deferred.pending > 0 { logger.info("running \(deferred.pending) deferred clean-up job(s) before exiting") }
+            deferred.finish()
+        }
+        logger.info("stopped")
+        await LogWriter.shared.flush()
+    }
+}

@@ -1,0 +1,29 @@
+import Foundation
+
+/// SplitMix64: reproducible random inputs for tests.
+public struct SeededRandom: RandomNumberGenerator {
+    public var state: UInt64
+    public init(state: UInt64) { self.state = state }
+    public mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
+
+/// Places in the repository tests read from.
+public enum TestPaths {
+    public static var repository: URL {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    }
+    public static var fixtures: URL { repository.appendingPathComponent("Tests/Fixtures") }
+
+    /// A new empty directory under the system's temp directory.
+    public static func temporaryDirectory(_ name: String = "test") throws -> String {
+        let dir = NSTemporaryDirectory() + "argo-plugin-\(name)-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        return dir
+    }
+}
