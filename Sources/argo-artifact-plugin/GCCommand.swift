@@ -48,7 +48,8 @@ struct GC: AsyncParsableCommand {
         LoggingSystem.bootstrap { LineLogHandler(label: $0, level: .warning) }
         let text: String
         do {
-            text = try String(contentsOfFile: config, encoding: .utf8)
+            let path = config
+            text = try await IOPool.shared.run { try String(contentsOfFile: path, encoding: .utf8) }
         } catch {
             throw ValidationError("cannot read --config \(config): \(error.localizedDescription)")
         }

@@ -49,7 +49,7 @@ struct Serve: AsyncParsableCommand {
                                     logger: logger)
         let server = try HTTP2Server(configuration: .init(socketPath: socket), handler: rpc, logger: logger)
         do {
-            try server.start()
+            try await IOPool.shared.run { try server.start() }
         } catch {
             logger.critical("cannot start: \(error)")
             await LogWriter.shared.flush()

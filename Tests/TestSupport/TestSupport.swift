@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// SplitMix64: reproducible random inputs for tests.
 public struct SeededRandom: RandomNumberGenerator {
@@ -26,4 +27,12 @@ public enum TestPaths {
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         return dir
     }
+}
+
+/// A count shared by the tasks of a test.
+public final class Counter: Sendable {
+    private let value = Mutex(0)
+    public init() {}
+    public func add(_ n: Int = 1) { value.withLock { $0 += n } }
+    public var count: Int { value.withLock { $0 } }
 }

@@ -26,15 +26,32 @@ public final class HTTP2Server: Sendable {
         loop = try EventLoop()
     }
 
-    /// Binds the socket (replacing a stale one) and starts serving.
+    /// Binds the socket (replacing a stale one) and starts serving. Blocking (socket calls):
+    /// call it off the cooperative pool.
     public func start() throws {
         let listener = try UnixListener(path: socketPath)
+        startLoop(listener)
+    }
+
+    /// Starts the loop without a listening socket: connections arrive through `adopt`
+    /// (in-process tests over a socketpair).
+    public func startWithoutListening() {
+        startLoop(nil)
+    }
+
+    private func startLoop(_ listener: UnixListener?) {
         let shared = self.shared
         loop.start { loop in
             let context = LoopContext(loop: loop, shared: shared)
-            context.startListening(listener)
+            if let listener { context.startListening(listener) }
             return context
         }
+    }
+
+    /// Serves an already connected stream socket as one HTTP/2 connection (the server owns
+    /// and closes it from now on).
+    public func adopt(_ fd: Int32) {
+        loop.execute { context in context.adopt(fd) }
     }
 
     /// Requests in flight (streams open) right now.

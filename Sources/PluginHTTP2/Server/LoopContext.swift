@@ -81,18 +81,7 @@ final class LoopContext {
 
     private func acceptAll() {
         guard let l = listener else { return }
-        while let fd = l.accept() {
-            nextConnectionID += 1
-            do {
-                let c = try HTTP2Connection(id: nextConnectionID, fd: fd, context: self)
-                connections[c.id] = c
-                shared.connections.increment()
-                c.start()
-            } catch {
-                shared.logger.error("cannot start HTTP/2 session: \(error)")
-                Glibc.close(fd)
-            }
-        }
+        while let fd = l.accept() { adopt(fd) }
         if errno == EMFILE || errno == ENFILE {
             // Out of descriptors: the listener stays readable, so stop watching it for a moment
             // instead of spinning; connections closing will free descriptors.
@@ -103,6 +92,25 @@ final class LoopContext {
     }
 
     // MARK: connections
+
+    /// Serves a connected socket (accepted here, or handed over) as one connection.
+    func adopt(_ fd: Int32) {
+        guard argo_set_nonblocking(fd) == 0 else {
+            shared.logger.error("cannot serve a handed-over socket: \(SystemError.last("fcntl"))")
+            Glibc.close(fd)
+            return
+        }
+        nextConnectionID += 1
+        do {
+            let c = try HTTP2Connection(id: nextConnectionID, fd: fd, context: self)
+            connections[c.id] = c
+            shared.connections.increment()
+            c.start()
+        } catch {
+            shared.logger.error("cannot start HTTP/2 session: \(error)")
+            Glibc.close(fd)
+        }
+    }
 
     func connection(_ id: UInt64) -> HTTP2Connection? { connections[id] }
 

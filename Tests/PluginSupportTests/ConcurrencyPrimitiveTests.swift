@@ -1,0 +1,100 @@
+import Synchronization
+import TestSupport
+import XCTest
+@testable import PluginSupport
+
+final class SingleFlightTests: XCTestCase {
+    func testConcurrentCallersShareOneCall() async throws {
+        let flight = SingleFlight<String, Int>()
+        let runs = Counter()
+        let results = try await withThrowingTaskGroup(of: Int.self) { group in
+            for _ in 0..<50 {
+                group.addTask {
+                    try await flight.run("sts") {
+                        runs.add()
+                        try await Task.sleep(for: .milliseconds(50))
+                        return 42
+                    }
+                }
+            }
+            return try await group.reduce(into: [Int]()) { $0.append($1) }
+        }
+        XCTAssertEqual(results, Array(repeating: 42, count: 50))
+        XCTAssertEqual(runs.count, 1)
+        XCTAssertEqual(flight.callCount, 1)
+        // Finished calls are forgotten: the next caller asks again.
+        _ = try await flight.run("sts") { 7 }
+        XCTAssertEqual(flight.callCount, 2)
+    }
+
+    func testAFailureReachesEveryWaiterAndIsNotKept() async throws {
+        struct Boom: Error {}
+        let flight = SingleFlight<Int, Int>()
+        let failures = try await withThrowingTaskGroup(of: Bool.self) { group in
+            for _ in 0..<10 {
+                group.addTask {
+                    do {
+                        _ = try await flight.run(1) { try await Task.sleep(for: .milliseconds(30)); throw Boom() }
+                        return false
+                    } catch is Boom { return true }
+                }
+            }
+            return try await group.reduce(0) { $0 + ($1 ? 1 : 0) }
+        }
+        XCTAssertEqual(failures, 10)
+        let ok = try await flight.run(1) { 5 }
+        XCTAssertEqual(ok, 5)
+    }
+}
+
+final class IdleCounterTests: XCTestCase {
+    func testWaitEndsWhenTheCountReachesZeroOrTheTimeLimit() async throws {
+        let c = IdleCounter()
+        c.increment()
+        c.increment()
+        let started = ContinuousClock.now
+        async let reached = c.waitUntilZero(timeout: .seconds(5))
+        try await Task.sleep(for: .milliseconds(30))
+        c.decrement()
+        c.decrement()
+        let done = await reached
+        XCTAssertTrue(done)
+        XCTAssertLessThan(ContinuousClock.now - started, .seconds(2))
+        c.increment()
+        let timedOut = await c.waitUntilZero(timeout: .milliseconds(50))
+        XCTAssertFalse(timedOut)
+        let immediate = await c.waitUntilZero(timeout: .zero)
+        XCTAssertFalse(immediate)
+    }
+}
+
+final class DeferredWorkTests: XCTestCase {
+    func testJobsRunWhenDueAndFinishRunsTheRestAtOnce() async throws {
+        let work = DeferredWork()
+        let ran = Mutex<[String]>([])
+        work.schedule(after: .milliseconds(20), "soon") { ran.withLock { $0.append("soon") } }
+        work.schedule(after: .seconds(3600), "late") { ran.withLock { $0.append("late") } }
+        let owner = Task { await work.run() }
+        try await Task.sleep(for: .milliseconds(200))
+        XCTAssertEqual(ran.withLock { $0 }, ["soon"])
+        XCTAssertEqual(work.pending, 1)
+        work.finish()
+        await owner.value
+        XCTAssertEqual(ran.withLock { $0 }, ["soon", "late"], "shutdown runs what is left instead of dropping it")
+    }
+}
+
+final class CleanupTests: XCTestCase {
+    func testRunsEvenWhenTheCallerIsCancelled() async throws {
+        let ran = Atomic<Bool>(false)
+        let t = Task {
+            withUnsafeCurrentTask { $0?.cancel() }
+            await Cleanup.run("test") {
+                try Task.checkCancellation()
+                ran.store(true, ordering: .relaxed)
+            }
+        }
+        await t.value
+        XCTAssertTrue(ran.load(ordering: .relaxed))
+    }
+}

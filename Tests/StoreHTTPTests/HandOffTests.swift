@@ -1,0 +1,109 @@
+import Synchronization
+import XCTest
+@testable import StoreHTTP
+
+/// The hand-offs between curl's callbacks (curl thread) and the caller's task, without curl.
+final class StreamingInboxTests: XCTestCase {
+    func offer(_ inbox: StreamingInbox, _ n: Int, byte: UInt8 = 1) -> Bool {
+        [UInt8](repeating: byte, count: n).withUnsafeBytes { inbox.offer($0) }
+    }
+
+    func testPiecesJoinIntoSegmentsAndThePauseLifts() async throws {
+        let unpaused = Atomic<Int>(0)
+        let inbox = StreamingInbox(segment: 64 << 10, highWater: 256 << 10, unpause: { unpaused.add(1, ordering: .relaxed) })
+        inbox.headReceived(status: 200, headers: [("Content-Length", "999")])
+        let head = try await inbox.waitForHead()
+        XCTAssertEqual(head?.0, 200)
+        // Small pieces fill whole segments while the consumer is away.
+        for _ in 0..<16 { XCTAssertTrue(offer(inbox, 16 << 10)) }
+        XCTAssertFalse(offer(inbox, 16 << 10), "above the high-water mark the producer must pause")
+        var sizes: [Int] = []
+        for _ in 0..<4 { sizes.append(try await inbox.next()!.count) }
+        XCTAssertEqual(sizes, [64 << 10, 64 << 10, 64 << 10, 64 << 10])
+        XCTAssertEqual(unpaused.load(ordering: .relaxed), 1, "draining below half must unpause curl once")
+        // A consumer ahead of the producer gets what has arrived.
+        XCTAssertTrue(offer(inbox, 100, byte: 7))
+        let small = try await inbox.next()
+        XCTAssertEqual(small, [UInt8](repeating: 7, count: 100))
+        inbox.complete(.success(()))
+        let end = try await inbox.next()
+        XCTAssertNil(end)
+    }
+
+    func testFailureReachesAWaitingConsumer() async throws {
+        let inbox = StreamingInbox(segment: 16 << 10, unpause: {})
+        let waiting = Task { try await inbox.next() }
+        try await Task.sleep(for: .milliseconds(20))
+        inbox.complete(.failure(HTTPClientError(kind: .connectionDropped, message: "the connection to the store broke")))
+        do {
+            _ = try await waiting.value
+            XCTFail("a broken transfer must throw, never end")
+        } catch let e as HTTPClientError {
+            XCTAssertEqual(e.kind, .connectionDropped)
+        }
+    }
+
+    func testBytesQueuedBeforeAFailureAreStillDelivered() async throws {
+        let inbox = StreamingInbox(segment: 16 << 10, unpause: {})
+        XCTAssertTrue(offer(inbox, 10))
+        inbox.complete(.failure(HTTPClientError(kind: .timeout, message: "stall")))
+        let first = try await inbox.next()
+        XCTAssertEqual(first?.count, 10)
+        do {
+            _ = try await inbox.next()
+            XCTFail("the failure must follow the bytes")
+        } catch {}
+    }
+}
+
+final class RequestBodyWriterTests: XCTestCase {
+    func read(_ w: RequestBodyWriter, _ n: Int) -> (RequestBodyWriter.Read, [UInt8]) {
+        let buf = UnsafeMutableRawBufferPointer.allocate(byteCount: n, alignment: 1)
+        defer { buf.deallocate() }
+        let r = w.read(into: buf)
+        if case .bytes(let k) = r { return (r, Array(buf[..<k])) }
+        return (r, [])
+    }
+
+    func testEmptyPausesCurlAndTheNextWriteUnpausesIt() async throws {
+        let unpaused = Atomic<Int>(0)
+        let w = RequestBodyWriter(limit: 1 << 20, unpause: { unpaused.add(1, ordering: .relaxed) })
+        guard case .pause = read(w, 100).0 else { return XCTFail("nothing written yet: curl must pause") }
+        try await w.write([1, 2, 3])
+        XCTAssertEqual(unpaused.load(ordering: .relaxed), 1)
+        XCTAssertEqual(read(w, 2).1, [1, 2])
+        XCTAssertEqual(read(w, 100).1, [3])
+        w.finish()
+        guard case .end = read(w, 100).0 else { return XCTFail("finished and drained: end of body") }
+    }
+
+    func testProducerWaitsAtTheLimitUntilCurlTakesBytes() async throws {
+        let w = RequestBodyWriter(limit: 8, unpause: {})
+        try await w.write([UInt8](repeating: 1, count: 8))
+        let wrote = Atomic<Bool>(false)
+        let second = Task {
+            try await w.write([2])
+            wrote.store(true, ordering: .relaxed)
+        }
+        try await Task.sleep(for: .milliseconds(30))
+        XCTAssertFalse(wrote.load(ordering: .relaxed), "the producer must wait while the queue is full")
+        _ = read(w, 4)
+        try await second.value
+        XCTAssertTrue(wrote.load(ordering: .relaxed))
+    }
+
+    func testProducerFailureAbortsAndTransferEndReleasesTheProducer() async throws {
+        let w = RequestBodyWriter(limit: 4, unpause: {})
+        w.fail(CancellationError())
+        guard case .abort = read(w, 10).0 else { return XCTFail("a failed producer aborts the request") }
+        let other = RequestBodyWriter(limit: 1, unpause: {})
+        try await other.write([1])
+        let waiting = Task { try await other.write([2]) }
+        try await Task.sleep(for: .milliseconds(20))
+        other.ended()
+        do {
+            try await waiting.value
+            XCTFail("the producer must not wait for a transfer that ended")
+        } catch {}
+    }
+}

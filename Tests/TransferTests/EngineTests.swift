@@ -1,0 +1,131 @@
+import ArtifactCore
+import Checksums
+import Foundation
+import PluginSupport
+import Synchronization
+import TestSupport
+import XCTest
+@testable import Transfer
+
+/// The engines against an in-memory store double: resume, streams, ranges, integrity.
+final class UploadEngineTests: XCTestCase {
+    func settings(resume: Bool = true, dir: String) -> MultipartSettings {
+        var m = MultipartSettings()
+        m.threshold = 1 << 10
+        m.partSize = 4 << 10
+        m.concurrency = 3
+        m.memoryLimit = 64 << 10
+        m.resume = resume
+        m.checkpointDir = dir
+        return m
+    }
+
+    func sourceFile(_ size: Int, seed: UInt64 = 1) throws -> (String, [UInt8]) {
+        var rng = SeededRandom(state: seed)
+        let data = (0..<size).map { _ in UInt8.random(in: 0...255, using: &rng) }
+        let path = try TestPaths.temporaryDirectory("upload") + "/src.bin"
+        try Data(data).write(to: URL(fileURLWithPath: path))
+        return (path, data)
+    }
+
+    func testInterruptedUploadResumesWithOnlyTheMissingParts() async throws {
+        let (path, data) = try sourceFile(37 << 10)             // 10 parts of 4 KiB
+        let logs = try TestPaths.temporaryDirectory("logs")
+        let store = InMemoryTransport()
+        store.state.withLock { $0.failPartOnce = [7] }         // the connection breaks at part 7
+        let engine = UploadEngine(transport: store, settings: settings(dir: logs), pool: BufferPool(limit: 64 << 10), logs: PartLogStore(directory: logs))
+        do {
+            _ = try await engine.upload(file: path, to: "wf/big")
+            XCTFail("the first attempt must fail")
+        } catch {}
+        XCTAssertEqual(store.openUploads, 1, "an interrupted upload is kept for the resume")
+        let firstRun = store.count("UploadPart")
+        let done = firstRun - 1
+        _ = try await engine.upload(file: path, to: "wf/big")
+        XCTAssertEqual(store.objects["wf/big"], data)
+        XCTAssertEqual(store.count("CreateMultipartUpload"), 1, "the resume continues the same upload")
+        XCTAssertEqual(store.count("UploadPart") - firstRun, 10 - done, "only the missing parts are sent again")
+        XCTAssertEqual(store.openUploads, 0)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: PartLogStore(directory: logs).path(transport: store.transportID, key: "wf/big")),
+                       "success removes the part log")
+    }
+
+    func testChangedSourceAbandonsTheOldUpload() async throws {
+        let (path, _) = try sourceFile(20 << 10)
+        let logs = try TestPaths.temporaryDirectory("logs")
+        let store = InMemoryTransport()
+        store.state.withLock { $0.failPartOnce = [4] }
+        let engine = UploadEngine(transport: store, settings: settings(dir: logs), pool: BufferPool(limit: 64 << 10), logs: PartLogStore(directory: logs))
+        _ = try? await engine.upload(file: path, to: "k")
+        // The step rewrites its output before the retry.
+        var rng = SeededRandom(state: 9)
+        let changed = (0..<(20 << 10)).map { _ in UInt8.random(in: 0...255, using: &rng) }
+        try Data(changed).write(to: URL(fileURLWithPath: path))
+        _ = try await engine.upload(file: path, to: "k")
+        XCTAssertEqual(store.objects["k"], changed)
+        XCTAssertEqual(store.count("AbortMultipartUpload"), 1)
+        XCTAssertEqual(store.count("CreateMultipartUpload"), 2)
+        XCTAssertEqual(store.openUploads, 0)
+    }
+
+    func testStreamOfUnknownLengthSplitsIntoPartsOrOnePut() async throws {
+        final class Chunks: ByteChunkSource, Sendable {
+            let chunks: Mutex<[Data]>
+            init(_ c: [Data]) { chunks = Mutex(c) }
+            func next() async throws -> Data? { chunks.withLock { $0.isEmpty ? nil : $0.removeFirst() } }
+        }
+        let store = InMemoryTransport()
+        let engine = UploadEngine(transport: store, settings: settings(resume: false, dir: "/tmp"), pool: BufferPool(limit: 64 << 10),
+                                  logs: PartLogStore(directory: "/tmp"))
+        var rng = SeededRandom(state: 3)
+        let data = (0..<(13 << 10 + 5)).map { _ in UInt8.random(in: 0...255, using: &rng) }
+        let pieces = stride(from: 0, to: data.count, by: 3000).map { Data(data[$0..<min($0 + 3000, data.count)]) }
+        let n = try await engine.upload(stream: Chunks(pieces), to: "s")
+        XCTAssertEqual(n, Int64(data.count))
+        XCTAssertEqual(store.objects["s"], data)
+        XCTAssertEqual(store.count("UploadPart"), 4)
+        _ = try await engine.upload(stream: Chunks([Data([1, 2, 3])]), to: "small")
+        XCTAssertEqual(store.objects["small"], [1, 2, 3])
+        XCTAssertEqual(store.count("PutObject"), 1, "less than one part is one PutObject")
+    }
+}
+
+final class DownloadEngineTests: XCTestCase {
+    func testRangesLandInPlaceAndTheCRCIsChecked() async throws {
+        let store = InMemoryTransport()
+        var rng = SeededRandom(state: 5)
+        let data = (0..<(3 << 20 + 7)).map { _ in UInt8.random(in: 0...255, using: &rng) }
+        store.state.withLock { $0.objects["o"] = data }
+        var load = LoadSettings()
+        load.partSize = 1 << 20
+        load.concurrency = 3
+        let dest = try TestPaths.temporaryDirectory("load") + "/sub/out.bin"
+        try await DownloadEngine(transport: store, settings: load)
+            .download(ObjectInfo(key: "o", size: Int64(data.count), lastModified: 0, etag: "e"), to: dest, sync: false)
+        XCTAssertEqual([UInt8](try Data(contentsOf: URL(fileURLWithPath: dest))), data)
+        XCTAssertEqual(store.count("GetObject"), 4)
+        let leftovers = try FileManager.default.contentsOfDirectory(atPath: FileSystem.parent(dest)).filter { $0 != "out.bin" }
+        XCTAssertEqual(leftovers, [], "no temp file stays behind")
+    }
+
+    func testStreamResumesOnceAfterADroppedConnectionAndNeverEndsShort() async throws {
+        final class Collect: ByteSink, Sendable {
+            let bytes = Mutex<[UInt8]>([])
+            func send(_ b: [UInt8]) async throws { bytes.withLock { $0 += b } }
+        }
+        let store = InMemoryTransport()
+        let data = (0..<100_000).map { UInt8(truncatingIfNeeded: $0) }
+        store.state.withLock { $0.objects["o"] = data; $0.dropGetAfter = [40_000] }
+        let engine = DownloadEngine(transport: store, settings: LoadSettings())
+        let sink = Collect()
+        try await engine.read(ObjectInfo(key: "o", size: Int64(data.count), lastModified: 0, etag: "e"), chunkSize: 16 << 10, into: sink)
+        XCTAssertEqual(sink.bytes.withLock { $0 }, data)
+        XCTAssertEqual(store.count("GetObject"), 2, "one resumed GET from the byte reached")
+        // Two drops: the second is a failure, not a short success.
+        store.state.withLock { $0.dropGetAfter = [10_000, 10_000] }
+        do {
+            try await engine.read(ObjectInfo(key: "o", size: Int64(data.count), lastModified: 0, etag: "e"), chunkSize: 16 << 10, into: Collect())
+            XCTFail("a stream that broke twice must fail")
+        } catch {}
+    }
+}
