@@ -62,7 +62,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(name: "argo-artifact-plugin", dependencies: [
-            "ArtifactService", "PluginRPC", "PluginHTTP2", "ArtifactCore", "ObjectStore", "PluginSupport",
+            "ArtifactService", "PluginRPC", "PluginHTTP2", "ArtifactCore", "ObjectStore", "PluginSupport", "Checksums",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),

@@ -1633,7 +1633,7 @@ def bench_crc64(ctx):
     plugin_bin()
     import crcmod
     import oss2.utils
-    from oss_double import OSSDouble
+    from doubles.oss_double import OSSDouble
     n = rounds(3)
     src, src_sha = SCRATCH.source(ctx, CRC_REF_SIZE)
     up, up_sha = SCRATCH.source(ctx, CRC_UP_SIZE)

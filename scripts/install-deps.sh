@@ -23,9 +23,10 @@ apt_build=(pkg-config libnghttp2-dev libcurl4-openssl-dev libssl-dev libisal-dev
 #   python3-venv        venv for a Debian python3 (PYTHON=/usr/bin/python3)
 #   procps, util-linux  ps/pgrep, setpriv (a test drops root)
 #   linux-perf          profiles in `make bench`
+#   strace              where the plugin does file I/O (test_io_placement.py)
 apt_test=(nghttp2-client ceph-mon ceph-osd radosgw ceph-common
           golang-go golang-google-grpc-dev golang-goprotobuf-dev protobuf-compiler
-          python3-venv procps util-linux linux-perf)
+          python3-venv procps util-linux linux-perf strace)
 
 install_apt() {
   local missing=()

@@ -41,6 +41,13 @@ public struct Digest: ~Copyable {
         return out
     }
 
+    /// Loads OpenSSL's configuration and algorithms now (they are read from disk on first
+    /// use): call it once at start-up, on a thread that may block.
+    public static func prepare() {
+        _ = sha256([UInt8]())
+        _ = hmacSHA256(key: [0], [0])
+    }
+
     public static func hash(_ algorithm: Algorithm, _ bytes: UnsafeRawBufferPointer) -> [UInt8] {
         var d = Digest(algorithm)
         d.update(bytes)

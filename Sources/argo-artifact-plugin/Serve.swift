@@ -1,6 +1,7 @@
 import ArgumentParser
 import ArtifactCore
 import ArtifactService
+import Checksums
 import Foundation
 import Logging
 import ObjectStore
@@ -34,6 +35,12 @@ struct Serve: AsyncParsableCommand {
     func run() async throws {
         let level = Logger.Level(rawValue: logLevel)!
         LoggingSystem.bootstrap { LineLogHandler(label: $0, level: level) }
+        // Libraries that read files on first use (OpenSSL's configuration, the C library's time
+        // zone data) are started here, on an I/O thread, before anything else needs them.
+        try await IOPool.shared.run {
+            Digest.prepare()
+            _ = HTTPDate.components(HTTPDate.now())
+        }
         let logger = Logger(label: "argo-artifact-plugin")
         signal(SIGPIPE, SIG_IGN)
 

@@ -26,8 +26,8 @@ func runOracle(_ script: String, _ input: Any) throws -> [[String: String]] {
     defer { try? FileManager.default.removeItem(at: dir) }
     let (inURL, outURL, errURL) = (dir.appendingPathComponent("in"), dir.appendingPathComponent("out"), dir.appendingPathComponent("err"))
     try JSONSerialization.data(withJSONObject: input).write(to: inURL)
-    FileManager.default.createFile(atPath: outURL.path, contents: nil)
-    FileManager.default.createFile(atPath: errURL.path, contents: nil)
+    _ = FileManager.default.createFile(atPath: outURL.path, contents: nil)
+    _ = FileManager.default.createFile(atPath: errURL.path, contents: nil)
     let p = Process()
     p.executableURL = URL(fileURLWithPath: try oraclePython(repo: repo))
     p.arguments = [repo.appendingPathComponent("scripts/oracles/\(script)").path]

@@ -93,8 +93,8 @@ def bucket(rgw):
 
 @pytest.fixture
 def proxy(rgw):
-    """A fault-injection proxy in front of RGW (Tests/integration/faultproxy.py)."""
-    from faultproxy import FaultProxy
+    """A fault-injection proxy in front of RGW (Tests/integration/doubles/faultproxy.py)."""
+    from doubles.faultproxy import FaultProxy
     host, port = rgw.hostport.split(":")
     p = FaultProxy(host, int(port)).start()
     yield p

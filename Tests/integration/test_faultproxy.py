@@ -9,7 +9,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from faultproxy import FaultProxy, classify
+from doubles.faultproxy import FaultProxy, classify
 from harness import require_tool
 
 BLOCK = bytes(range(256)) * 256  # 64 KiB

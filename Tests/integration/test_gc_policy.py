@@ -3,7 +3,7 @@ phase comes from a local HTTPS double of the Kubernetes API (no cluster exists o
 import pytest
 
 from harness import Plugin, artifact, pb
-from k8s_api_double import KubernetesAPIDouble
+from doubles.k8s_api_double import KubernetesAPIDouble
 
 TABLE = {
     # gc.when → phases whose artifacts are deleted
@@ -84,5 +84,31 @@ def test_unknown_outcome_follows_on_unknown(rgw, bucket, k8s, s3_env, tmp_path, 
         assert "outcome is unknown" in p.log() and f"gc.onUnknown is {on_unknown}" in p.log()
         reason = {"forbidden": "403", "workflow-gone": "not found", "not-in-cluster": "not running in a Kubernetes pod"}[failure]
         assert reason in p.log()
+    finally:
+        p.stop()
+
+
+def test_fifty_concurrent_deletes_read_the_pod_and_the_workflow_once(rgw, bucket, k8s, s3_env, tmp_path):
+    """Argo's GC pod may send every Delete of a workflow at once: the outcome lookup is
+    single-flight, so the pod and the workflow are read once however many arrive together."""
+    from concurrent.futures import ThreadPoolExecutor
+    wf = "wf-burst"
+    k8s.workflows[wf] = {"kind": "Workflow", "metadata": {"name": wf}, "status": {"phase": "Succeeded"}}
+    gc_pod(k8s, f"{wf}-artgc-1", wf)
+    k8s.delay = 0.2          # the API answers slowly: every Delete arrives while the first lookup runs
+    s3 = rgw.boto3()
+    for i in range(50):
+        s3.put_object(Bucket=bucket, Key=f"{wf}/a{i}", Body=b"x")
+    cfg = rgw.config(bucket, extra="gc: {when: Succeeded}\n")
+    p = Plugin(workdir=tmp_path / "p", env=dict(s3_env, **k8s.env(), HOSTNAME=f"{wf}-artgc-1")).start()
+    try:
+        stub = p.stub()
+        with ThreadPoolExecutor(50) as pool:
+            rs = list(pool.map(lambda i: stub.Delete(pb.DeleteArtifactRequest(artifact=artifact(f"{wf}/a{i}", cfg))), range(50)))
+        assert all(r.success for r in rs), [r.error for r in rs if not r.success][:3]
+        assert s3.list_objects_v2(Bucket=bucket, Prefix=f"{wf}/").get("KeyCount", 0) == 0
+        pod_gets, wf_gets = k8s.count(f"/pods/{wf}-artgc-1"), k8s.count(f"/workflows/{wf}")
+        print(f"50 concurrent Deletes: {pod_gets} pod GET(s), {wf_gets} workflow GET(s)")
+        assert (pod_gets, wf_gets) == (1, 1)
     finally:
         p.stop()

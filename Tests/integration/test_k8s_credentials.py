@@ -4,7 +4,7 @@ import pytest
 
 from conftest import S3_ACCESS_KEY, S3_SECRET_KEY
 from harness import Plugin, artifact, pb
-from k8s_api_double import KubernetesAPIDouble
+from doubles.k8s_api_double import KubernetesAPIDouble
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ import urllib.request
 import alibabacloud_oss_v2 as oss
 import pytest
 
-from oss_double import OSSDouble, crc64
+from doubles.oss_double import OSSDouble, crc64
 
 ORACLE = os.path.join(os.path.dirname(__file__), "..", "..", "scripts", "oracles", "ossv4_sdk.py")
 KiB = 1024

@@ -14,7 +14,7 @@ import grpc
 import pytest
 
 from harness import Plugin, artifact, pb
-from oss_double import OSSDouble
+from doubles.oss_double import OSSDouble
 
 MiB = 1 << 20
 
@@ -182,8 +182,8 @@ def test_storage_class_and_lifecycle_xml(oss, ossplugin, tmp_path):
 class STSDouble:
     """A local stand-in for Alibaba Cloud STS's AssumeRoleWithOIDC (a test double)."""
 
-    def __init__(self, oss, ttl=310):
-        self.oss, self.ttl, self.calls = oss, ttl, []
+    def __init__(self, oss, ttl=310, delay=0.0):
+        self.oss, self.ttl, self.calls, self.delay = oss, ttl, [], delay
         double = self
 
         class H(BaseHTTPRequestHandler):
@@ -195,6 +195,8 @@ class STSDouble:
                 form = {k: v[0] for k, v in parse_qs(self.rfile.read(int(self.headers["Content-Length"])).decode()).items()}
                 double.calls.append((q, form))
                 n = len(double.calls)
+                if double.delay:
+                    time.sleep(double.delay)
                 ak, sk, tok = f"STS.ak{n}", f"sts-secret-{n}", f"sts-token-{n}"
                 double.oss.add_credentials(ak, sk, token=tok)
                 exp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + double.ttl))
@@ -243,8 +245,38 @@ def test_rrsa_assume_role_with_oidc_and_refresh(oss, tmp_path):
         sts.server.shutdown()
 
 
+def test_fifty_parts_in_flight_refresh_credentials_once(oss, tmp_path):
+    """Temporary credentials that expire under 50 part uploads at once: one STS call serves
+    them all (single-flight), not one per part."""
+    sts = STSDouble(oss, ttl=303, delay=0.3)   # valid 3 s (refreshed 300 s early); STS answers slowly
+    token_file = tmp_path / "oidc-token"
+    token_file.write_text("oidc-token\n")
+    env = {"ALIBABA_CLOUD_ROLE_ARN": "acs:ram::1:role/r", "ALIBABA_CLOUD_OIDC_PROVIDER_ARN": "acs:ram::1:oidc-provider/p",
+           "ALIBABA_CLOUD_OIDC_TOKEN_FILE": str(token_file), "ALIBABA_CLOUD_STS_ENDPOINT": sts.endpoint}
+    p = Plugin(workdir=tmp_path / "p", env=env).start()
+    try:
+        cfg = oss_config(oss, "multipart: {threshold: 1Mi, partSize: 256Ki, concurrency: 50, memoryLimit: 16Mi}\n")
+        (tmp_path / "small").write_bytes(b"x")
+        assert p.stub().Save(pb.SaveArtifactRequest(path=str(tmp_path / "small"), output_artifact=artifact("r/warm", cfg))).success
+        assert len(sts.calls) == 1
+        time.sleep(3.2)                          # the credentials are stale now
+        big = os.urandom(50 * 256 * 1024)
+        (tmp_path / "big").write_bytes(big)
+        oss.reset_counters()
+        r = p.stub().Save(pb.SaveArtifactRequest(path=str(tmp_path / "big"), output_artifact=artifact("r/big", cfg)))
+        assert r.success, r.error
+        assert oss.get("r/big") == big
+        parts = len([q for q in oss.requests if q["op"] == "UploadPart"])
+        print(f"{parts} parts, {len(sts.calls) - 1} STS call(s) after the credentials expired")
+        assert parts == 50
+        assert len(sts.calls) == 2, f"{len(sts.calls) - 1} STS calls for one expiry"
+    finally:
+        p.stop()
+        sts.server.shutdown()
+
+
 def test_secret_references_and_inline_security_token(oss, tmp_path):
-    from k8s_api_double import KubernetesAPIDouble
+    from doubles.k8s_api_double import KubernetesAPIDouble
     k8s = KubernetesAPIDouble(tmp_path / "k8s").start()
     try:
         oss.add_credentials("STS.secretak", "secret-from-k8s", token="inline-sts-token")

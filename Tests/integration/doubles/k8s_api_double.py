@@ -45,6 +45,7 @@ class KubernetesAPIDouble:
         self.workflows = {}     # name -> workflow object
         self.forbidden = set()  # (kind, name)
         self.requests = []
+        self.delay = 0.0        # seconds every answer waits (a slow API server)
         self.lock = threading.Lock()
         self.sa_dir = self.dir / "serviceaccount"
         self.sa_dir.mkdir(exist_ok=True)
@@ -82,6 +83,9 @@ class KubernetesAPIDouble:
             def do_GET(self):
                 with double.lock:
                     double.requests.append(self.path)
+                if double.delay:
+                    import time
+                    time.sleep(double.delay)
                 if self.headers.get("Authorization") != f"Bearer {double.token}":
                     return self._send(401, {"kind": "Status", "message": "Unauthorized", "code": 401})
                 parts = self.path.split("?")[0].strip("/").split("/")
