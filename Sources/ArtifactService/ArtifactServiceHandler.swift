@@ -166,7 +166,9 @@ public final class ArtifactServiceHandler: ArtifactRPCHandler {
             let outcome = try await body(d, key)
             Log.service.info("\(op) \(ArtifactError.printable(location)) ok: \(outcome) in \(Self.ms(clock.now - start))")
         } catch {
-            let text = "\(op) of artifact '\(ArtifactError.printable(artifact.name))' (\(ArtifactError.printable(location))) failed: \(Self.describe(error))"
+            // Every echoed part is clipped where it is made; the cap keeps the whole within what
+            // Argo's client receives, the operation and the cause at its two ends.
+            let text = Echo.cap("\(op) of artifact \(Echo.quoted(artifact.name)) (\(ArtifactError.printable(location))) failed: \(Self.describe(error))")
             Log.service.error("\(text) after \(Self.ms(clock.now - start))")
             failed(Failure(text: text, error: error))
         }

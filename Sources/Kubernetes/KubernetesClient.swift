@@ -119,8 +119,10 @@ public final class KubernetesClient: Sendable {
     }
 
     static func statusMessage(_ body: [UInt8]) -> String {
-        if let obj = try? JSONSerialization.jsonObject(with: Data(body)) as? [String: Any], let m = obj["message"] as? String { return m }
-        return String(decoding: body.prefix(300), as: UTF8.self)
+        if let obj = try? JSONSerialization.jsonObject(with: Data(body)) as? [String: Any], let m = obj["message"] as? String {
+            return Echo.clip(m, limit: 512, keep: .head)
+        }
+        return Echo.clip(String(decoding: body.prefix(300), as: UTF8.self), limit: 300, keep: .head)
     }
 }
 

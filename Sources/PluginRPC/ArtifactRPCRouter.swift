@@ -1,6 +1,7 @@
 import ArtifactProto
 import Logging
 import PluginHTTP2
+import PluginSupport
 import SwiftProtobuf
 
 /// Routes HTTP/2 requests to the artifact service: gRPC on `/artifact.ArtifactService/<Method>`,
@@ -28,23 +29,23 @@ public struct ArtifactRPCRouter: HTTP2Handler {
         guard contentType == "application/grpc" || contentType.hasPrefix("application/grpc+proto")
                 || contentType.hasPrefix("application/grpc;") else {
             await plainError(response, status: contentType.hasPrefix("application/grpc") ? 415 : (path.hasPrefix("/artifact.") ? 415 : 404),
-                       "\(path): expected content-type application/grpc (or JSON under \(ArtifactMethod.jsonPrefix)), got '\(contentType)'")
+                       "\(Echo.clip(path)): expected content-type application/grpc (or JSON under \(ArtifactMethod.jsonPrefix)), got \(Echo.quoted(contentType))")
             return
         }
         let call = GRPCCall(response: response)
         guard request.head.method == "POST" else {
-            call.close(RPCError(.internalError, "gRPC requires POST, got \(request.head.method)"))
+            call.close(RPCError(.internalError, "gRPC requires POST, got \(Echo.quoted(request.head.method))"))
             return
         }
         guard path.hasPrefix(ArtifactMethod.servicePath),
               let method = ArtifactMethod(rawValue: String(path.dropFirst(ArtifactMethod.servicePath.count))) else {
-            call.close(RPCError(.unimplemented, "unknown method \(path)"))
+            call.close(RPCError(.unimplemented, "unknown method \(Echo.clip(path))"))
             return
         }
         var timeout: Duration?
         if let t = request.head.header("grpc-timeout") {
             guard let parsed = GRPCTimeout.parse(t) else {
-                call.close(RPCError(.internalError, "malformed grpc-timeout '\(t)'"))
+                call.close(RPCError(.internalError, "malformed grpc-timeout \(Echo.quoted(t))"))
                 return
             }
             timeout = parsed

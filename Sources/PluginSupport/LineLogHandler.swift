@@ -28,7 +28,9 @@ public struct LineLogHandler: LogHandler {
         let extra = all.isEmpty ? "" : " " + all.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
         let level = event.level.rawValue
         let pad = String(repeating: " ", count: max(1, 8 - level.count))
-        LogWriter.shared.enqueue("\(Self.timestamp()) \(level)\(pad)\(event.message)\(extra)\n")
+        // One bounded line: a hostile value can neither flood the log nor forge a line.
+        let text = Echo.cap(Echo.escape("\(event.message)\(extra)"))
+        LogWriter.shared.enqueue("\(Self.timestamp()) \(level)\(pad)\(text)\n")
     }
 
     static func timestamp() -> String {

@@ -1,5 +1,6 @@
 import CCurl
 import Glibc
+import PluginSupport
 import Synchronization
 
 /// A request as the caller hands it to the curl thread: everything the thread needs, and the
@@ -37,8 +38,8 @@ final class TransferJob: Sendable {
         }
     }
 
-    /// The URL without its query (presigned URLs carry signatures there).
-    var redactedURL: String { String(request.url.prefix { $0 != "?" }) }
+    /// The URL without its query (presigned URLs carry signatures there), cut if long.
+    var redactedURL: String { Echo.clip(String(request.url.prefix { $0 != "?" }), limit: 512) }
 
     func setCompletion(_ c: CheckedContinuation<HTTPResponse, Error>) {
         completion.withLock { $0 = c }

@@ -5,6 +5,7 @@ import Synchronization
 public final class ConfigCache: Sendable {
     private let entries = Mutex([String: Result<PluginConfiguration, ConfigError>]())
     private let capacity: Int
+    static let largestKept = 64 << 10
 
     public init(capacity: Int = 64) {
         self.capacity = capacity
@@ -18,9 +19,12 @@ public final class ConfigCache: Sendable {
         } catch let e as ConfigError {
             result = .failure(e)
         }
-        entries.withLock { e in
-            if e.count >= capacity { e.removeAll() }
-            e[text] = result
+        // Configurations are small; a huge text (hostile, or a mistake) is parsed but not kept.
+        if text.utf8.count <= Self.largestKept {
+            entries.withLock { e in
+                if e.count >= capacity { e.removeAll() }
+                e[text] = result
+            }
         }
         return try result.get()
     }

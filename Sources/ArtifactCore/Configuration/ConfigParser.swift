@@ -49,7 +49,7 @@ public enum ConfigParser {
                 throw ConfigError("root", "missing; provider file needs an absolute directory, e.g. root: /data/artifacts")
             }
             guard root.hasPrefix("/") else {
-                throw ConfigError("root", "must be an absolute path, got '\(root)'", line: top.line(of: "root"))
+                throw ConfigError("root", "must be an absolute path, got \(Echo.quoted(root))", line: top.line(of: "root"))
             }
             c.root = root
         case .s3, .oss:
@@ -85,7 +85,7 @@ public enum ConfigParser {
             if provider == .oss, let sc = c.storageClass {
                 let classes = ["Standard", "IA", "Archive", "ColdArchive", "DeepColdArchive"]
                 guard let canonical = classes.first(where: { $0.lowercased() == sc.lowercased() }) else {
-                    throw ConfigError("storageClass", "must be one of \(classes.joined(separator: ", ")) for OSS; got '\(sc)'", line: top.line(of: "storageClass"))
+                    throw ConfigError("storageClass", "must be one of \(classes.joined(separator: ", ")) for OSS; got \(Echo.quoted(sc))", line: top.line(of: "storageClass"))
                 }
                 c.storageClass = canonical
             }
@@ -125,7 +125,7 @@ public enum ConfigParser {
             if let v = try m.oneOf("checksum", MultipartSettings.ChecksumKind.self) { c.multipart.checksum = v }
             if let v = try m.bool("resume") { c.multipart.resume = v }
             if let v = try m.string("checkpointDir") {
-                guard v.hasPrefix("/") else { throw ConfigError("multipart.checkpointDir", "must be an absolute path, got '\(v)'", line: m.line(of: "checkpointDir")) }
+                guard v.hasPrefix("/") else { throw ConfigError("multipart.checkpointDir", "must be an absolute path, got \(Echo.quoted(v))", line: m.line(of: "checkpointDir")) }
                 c.multipart.checkpointDir = v
             }
             if c.multipart.memoryLimit < c.multipart.partSize {
@@ -170,25 +170,25 @@ public enum ConfigParser {
             s = s.dropFirst(p.count)
         }
         if s.hasSuffix("/") { s = s.dropLast() }
-        if s.contains("://") { throw ConfigError("endpoint", "scheme must be http:// or https://, got '\(raw)'", line: line) }
-        if s.contains("/") { throw ConfigError("endpoint", "must be host[:port] without a path, got '\(raw)'", line: line) }
+        if s.contains("://") { throw ConfigError("endpoint", "scheme must be http:// or https://, got \(Echo.quoted(raw))", line: line) }
+        if s.contains("/") { throw ConfigError("endpoint", "must be host[:port] without a path, got \(Echo.quoted(raw))", line: line) }
         guard !s.isEmpty else { throw ConfigError("endpoint", "is empty", line: line) }
         var host = String(s)
         var port: Int?
         if host.hasPrefix("[") {
-            guard let close = host.firstIndex(of: "]") else { throw ConfigError("endpoint", "unterminated IPv6 address in '\(raw)'", line: line) }
+            guard let close = host.firstIndex(of: "]") else { throw ConfigError("endpoint", "unterminated IPv6 address in \(Echo.quoted(raw))", line: line) }
             let rest = host[host.index(after: close)...]
-            if rest.hasPrefix(":") { port = Int(rest.dropFirst()) ; if port == nil { throw ConfigError("endpoint", "bad port in '\(raw)'", line: line) } }
+            if rest.hasPrefix(":") { port = Int(rest.dropFirst()) ; if port == nil { throw ConfigError("endpoint", "bad port in \(Echo.quoted(raw))", line: line) } }
             host = String(host[...close])
         } else if let colon = host.lastIndex(of: ":") {
             guard let p = Int(host[host.index(after: colon)...]), p > 0, p < 65536 else {
-                throw ConfigError("endpoint", "bad port in '\(raw)'", line: line)
+                throw ConfigError("endpoint", "bad port in \(Echo.quoted(raw))", line: line)
             }
             port = p
             host = String(host[..<colon])
         }
         guard host.allSatisfy({ $0.isLetter || $0.isNumber || "-._[]:".contains($0) }) else {
-            throw ConfigError("endpoint", "'\(host)' is not a host name", line: line)
+            throw ConfigError("endpoint", "\(Echo.quoted(host)) is not a host name", line: line)
         }
         return Endpoint(scheme: scheme, host: host.lowercased(), port: port)
     }
@@ -197,7 +197,7 @@ public enum ConfigParser {
         guard b.count >= 3, b.count <= 63,
               b.allSatisfy({ ($0.isASCII && ($0.isLowercase || $0.isNumber)) || $0 == "-" || $0 == "." }),
               b.first != "-", b.last != "-" else {
-            throw ConfigError("bucket", "'\(b)' is not a valid bucket name (3-63 characters: lowercase letters, digits, '-' and '.')", line: line)
+            throw ConfigError("bucket", "\(Echo.quoted(b)) is not a valid bucket name (3-63 characters: lowercase letters, digits, '-' and '.')", line: line)
         }
     }
 }
@@ -226,7 +226,7 @@ struct Fields {
         }
     }
 
-    static func join(_ a: String, _ b: String) -> String { a.isEmpty ? b : a + "." + b }
+    static func join(_ a: String, _ b: String) -> String { a.isEmpty ? Echo.clip(b, limit: 128) : a + "." + Echo.clip(b, limit: 128) }
     func has(_ name: String) -> Bool { values[name] != nil }
     func line(of name: String) -> Int? { values[name]?.mark?.line }
 
@@ -245,13 +245,13 @@ struct Fields {
         switch s.lowercased() {
         case "true", "yes", "on": return true
         case "false", "no", "off": return false
-        default: throw ConfigError(Fields.join(path, name), "expected true or false, got '\(s)'", line: line(of: name))
+        default: throw ConfigError(Fields.join(path, name), "expected true or false, got \(Echo.quoted(s))", line: line(of: name))
         }
     }
 
     func int(_ name: String, min: Int? = nil, max: Int? = nil) throws -> Int? {
         guard let s = try scalar(name) else { return nil }
-        guard let v = Int(s) else { throw ConfigError(Fields.join(path, name), "expected a whole number, got '\(s)'", line: line(of: name)) }
+        guard let v = Int(s) else { throw ConfigError(Fields.join(path, name), "expected a whole number, got \(Echo.quoted(s))", line: line(of: name)) }
         if let min, v < min { throw ConfigError(Fields.join(path, name), "must be at least \(min), got \(v)", line: line(of: name)) }
         if let max, v > max { throw ConfigError(Fields.join(path, name), "must be at most \(max), got \(v)", line: line(of: name)) }
         return v
@@ -260,7 +260,7 @@ struct Fields {
     func size(_ name: String, min: Int64? = nil) throws -> Int64? {
         guard let s = try scalar(name) else { return nil }
         guard let v = Quantities.parseSize(s) else {
-            throw ConfigError(Fields.join(path, name), "expected a size in bytes or with a unit (e.g. 16Mi, 1Gi), got '\(s)'", line: line(of: name))
+            throw ConfigError(Fields.join(path, name), "expected a size in bytes or with a unit (e.g. 16Mi, 1Gi), got \(Echo.quoted(s))", line: line(of: name))
         }
         if let min, v < min {
             throw ConfigError(Fields.join(path, name), "must be at least \(Quantities.formatBytes(min)), got \(Quantities.formatBytes(v))", line: line(of: name))
@@ -271,7 +271,7 @@ struct Fields {
     func duration(_ name: String) throws -> Duration? {
         guard let s = try scalar(name) else { return nil }
         guard let d = Quantities.parseDuration(s), d > .zero else {
-            throw ConfigError(Fields.join(path, name), "expected a duration such as 30s, 5m or 24h, got '\(s)'", line: line(of: name))
+            throw ConfigError(Fields.join(path, name), "expected a duration such as 30s, 5m or 24h, got \(Echo.quoted(s))", line: line(of: name))
         }
         return d
     }
@@ -280,7 +280,7 @@ struct Fields {
         guard let s = try scalar(name) else { return nil }
         if let e = E(rawValue: s) ?? E.allCases.first(where: { $0.rawValue.lowercased() == s.lowercased() }) { return e }
         let choices = E.allCases.map(\.rawValue).joined(separator: ", ")
-        throw ConfigError(Fields.join(path, name), "must be one of \(choices); got '\(s)'", line: line(of: name))
+        throw ConfigError(Fields.join(path, name), "must be one of \(choices); got \(Echo.quoted(s))", line: line(of: name))
     }
 
     func mapping(_ name: String, allowed: [String]) throws -> Fields? {
@@ -316,6 +316,7 @@ struct Fields {
 
     /// The known field nearest to a misspelt one (edit distance ≤ 3, or same letters ignoring case).
     static func closest(_ name: String, in known: [String]) -> String? {
+        guard name.count <= 64 else { return nil }   // a typo is short; an essay is not worth comparing
         let scored = known.map { ($0, distance(name.lowercased(), $0.lowercased())) }
         guard let best = scored.min(by: { $0.1 < $1.1 }), best.1 <= Swift.max(1, Swift.min(3, name.count / 3)) else { return nil }
         return best.0

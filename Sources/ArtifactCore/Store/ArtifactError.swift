@@ -29,13 +29,7 @@ public enum ArtifactError: Error, CustomStringConvertible, Sendable {
         }
     }
 
-    /// Control characters and invalid bytes shown escaped, so a hostile name cannot forge log lines.
-    public static func printable(_ s: String) -> String {
-        var out = ""
-        for u in s.unicodeScalars {
-            if u.value < 0x20 || u.value == 0x7F { out += "\\x" + String(u.value, radix: 16).leftPadded(to: 2) }
-            else { out.unicodeScalars.append(u) }
-        }
-        return out
-    }
+    /// Control characters shown escaped (a hostile name cannot forge log lines), and a name
+    /// longer than a key may be cut with a marker.
+    public static func printable(_ s: String) -> String { Echo.clip(s, limit: 1100) }
 }

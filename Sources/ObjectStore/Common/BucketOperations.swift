@@ -130,7 +130,8 @@ extension ObjectStoreClient {
         xml += "</Delete>"
         let r = try await send(Self.xmlOperation("DeleteObjects", "POST", query: [("delete", "")], xml: xml, contentMD5: true))
         let errors = try XMLReader.records(r.body, record: "Error").records
-        return errors.map { (key: $0["Key"] ?? "?", code: $0["Code"] ?? "?", message: $0["Message"] ?? "") }
+        return errors.map { (key: $0["Key"] ?? "?", code: Echo.clip($0["Code"] ?? "?", limit: 64, keep: .head),
+                             message: Echo.clip($0["Message"] ?? "", limit: 256, keep: .head)) }
     }
 
     // MARK: multipart

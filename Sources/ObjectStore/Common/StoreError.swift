@@ -1,3 +1,4 @@
+import PluginSupport
 import StoreHTTP
 
 /// An error answer from S3 or OSS, with everything a user needs to act: the operation, what it
@@ -53,9 +54,9 @@ public struct StoreError: Error, CustomStringConvertible, Sendable {
     static func parse(dialect: any StoreDialect, operation: String, location: String, response: HTTPResponse) -> StoreError {
         var code = "", message = "", rid: String?
         if let (_, f) = try? XMLReader.records(response.body, record: "__none__") {
-            code = f["Code"] ?? ""
-            message = f["Message"] ?? ""
-            rid = f["RequestId"]
+            code = Echo.clip(f["Code"] ?? "", limit: 64, keep: .head)
+            message = Echo.clip(f["Message"] ?? "", limit: 512, keep: .head)
+            rid = f["RequestId"].map { Echo.clip($0, limit: 128, keep: .head) }
         }
         rid = rid ?? response.header("x-amz-request-id") ?? response.header("x-oss-request-id")
         if code.isEmpty {

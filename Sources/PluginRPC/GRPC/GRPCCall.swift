@@ -1,4 +1,5 @@
 import PluginHTTP2
+import PluginSupport
 import Synchronization
 
 /// The response side of one gRPC call: headers go out with the first message; the status goes in
@@ -49,7 +50,7 @@ final class GRPCCall: Sendable {
             s.closed = true
             var status = [HTTP2Header("grpc-status", String(error?.code.rawValue ?? 0))]
             if let error, !error.message.isEmpty {
-                status.append(HTTP2Header("grpc-message", PercentEncoding.encode(error.message)))
+                status.append(HTTP2Header("grpc-message", PercentEncoding.encode(Echo.cap(error.message))))
             }
             status += extraHeaders
             if s.headersSent {
@@ -111,6 +112,6 @@ final class GRPCRequestReader<Message: ProtoMessage>: RequestMessages, Sendable 
 struct UnsupportedEncoding: RPCStatusConvertible, Sendable {
     let encoding: String
     var rpcError: RPCError {
-        RPCError(.unimplemented, "message compressed with '\(encoding)', which this server does not support (supported: identity)")
+        RPCError(.unimplemented, "message compressed with \(Echo.quoted(encoding)), which this server does not support (supported: identity)")
     }
 }

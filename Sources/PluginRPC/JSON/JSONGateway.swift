@@ -2,6 +2,7 @@ import ArtifactProto
 import Foundation
 import Logging
 import PluginHTTP2
+import PluginSupport
 import SwiftProtobuf
 import Synchronization
 
@@ -37,10 +38,10 @@ struct JSONGateway {
         let route = String(request.head.path.dropFirst(ArtifactMethod.jsonPrefix.count).prefix { $0 != "?" })
         guard let method = ArtifactMethod.fromJSONRoute(route) else {
             let known = ArtifactMethod.allCases.compactMap(\.jsonRoute).joined(separator: ", ")
-            return await fail(response, RPCError(.notFound, "no route \(request.head.path); known: \(known)"), status: 404)
+            return await fail(response, RPCError(.notFound, "no route \(Echo.clip(request.head.path)); known: \(known)"), status: 404)
         }
         guard request.head.method == "POST" else {
-            return await fail(response, RPCError(.unimplemented, "\(request.head.path) takes POST, got \(request.head.method)"), status: 405)
+            return await fail(response, RPCError(.unimplemented, "\(Echo.clip(request.head.path)) takes POST, got \(Echo.quoted(request.head.method))"), status: 405)
         }
         // Any content-type is read as JSON: `curl -d` sends form-urlencoded by default.
         let body: [UInt8]
@@ -109,7 +110,7 @@ struct JSONGateway {
     }
 
     static func errorObject(_ error: RPCError) -> [UInt8] {
-        let obj: [String: Any] = ["code": error.code.rawValue, "message": error.message]
+        let obj: [String: Any] = ["code": error.code.rawValue, "message": Echo.cap(error.message)]
         return [UInt8]((try? JSONSerialization.data(withJSONObject: obj, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data("{}".utf8))
     }
 
