@@ -8,7 +8,7 @@ export ARGO_PLUGIN_PYTHON := $(PY)
 BIN := .build/debug/argo-artifact-plugin
 RUN_DIR := $(CURDIR)/run
 
-.PHONY: all build build-release run test test-large test-swift test-integration proto bench bench-rpc fixtures clean deps deps-test venv
+.PHONY: all build build-release run test test-large test-swift test-integration proto bench bench-rpc fixtures clean deps deps-test venv fuzz
 
 all: build
 
@@ -44,6 +44,15 @@ test: deps-test build
 	swift build --build-tests
 	swift test --skip-build
 	$(PY) -m pytest -q Tests/integration
+	scripts/fuzz.sh $(FUZZ_CI_SECONDS)
+
+# Each fuzz target runs this long in `make test` (CI); `make fuzz` runs them longer.
+FUZZ_CI_SECONDS ?= 30
+FUZZ_SECONDS ?= 600
+
+## make fuzz (opt-in): every fuzz target for FUZZ_SECONDS under libFuzzer + ASan (scripts/fuzz.sh)
+fuzz:
+	scripts/fuzz.sh $(FUZZ_SECONDS)
 
 ## make test-large (opt-in): a 6 GiB object to RGW on bluestore and back (needs ~8 GiB of disk)
 test-large: deps-test build
@@ -73,4 +82,4 @@ bench-rpc: deps-test build-release
 	$(PY) scripts/bench.py rpc
 
 clean:
-	rm -rf .build run Tests/integration/gen $(VENV)
+	rm -rf .build .build-fuzz .build-tsan run Tests/integration/gen $(VENV)

@@ -61,6 +61,13 @@ let package = Package(
             "PluginRPC", "ArtifactCore", "FileStore", "ObjectStore", "Kubernetes", "ArtifactProto", "PluginSupport",
             .product(name: "Logging", package: "swift-log"),
         ]),
+        // Fuzz entry points for the parsers that meet untrusted bytes (scripts/fuzz.sh, make fuzz).
+        .target(name: "FuzzEntries", dependencies: [
+            "PluginRPC", "ArtifactCore", "ObjectStore", "ArtifactProto", "PluginSupport",
+            .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+        ]),
+        .executableTarget(name: "plugin-fuzz", dependencies: ["FuzzEntries"]),
+
         .executableTarget(name: "argo-artifact-plugin", dependencies: [
             "ArtifactService", "PluginRPC", "PluginHTTP2", "ArtifactCore", "ObjectStore", "PluginSupport", "Checksums",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -83,6 +90,7 @@ let package = Package(
         .testTarget(name: "ArtifactServiceTests", dependencies: [
             "ArtifactService", "TestSupport", "PluginRPC", "PluginHTTP2", "ArtifactCore", "ArtifactProto", "StoreHTTP", "PluginSupport",
         ]),
+        .testTarget(name: "FuzzRegressionTests", dependencies: ["FuzzEntries", "TestSupport"]),
         .testTarget(name: "OracleTests", dependencies: ["TestSupport", "ObjectStore", "Checksums", "StoreHTTP", "ArtifactCore", "PluginSupport"]),
     ],
     swiftLanguageModes: [.v6]

@@ -134,7 +134,9 @@ public struct XMLReader {
         var out: [UInt8] = []
         var i = 0
         while i < raw.count {
-            if raw[i] == UInt8(ascii: "&"), let semi = raw[i...].firstIndex(of: UInt8(ascii: ";")), semi - i <= 10 {
+            // An entity is short: look for its ';' within a few bytes (not to the end, which made
+            // text full of '&' quadratic).
+            if raw[i] == UInt8(ascii: "&"), let semi = raw[i..<min(i + 12, raw.count)].firstIndex(of: UInt8(ascii: ";")) {
                 let ent = String(decoding: raw[(i + 1)..<semi], as: UTF8.self)
                 var scalar: UInt32?
                 switch ent {
