@@ -47,27 +47,45 @@ public struct DownloadEngine: Sendable {
             try await forEachConcurrently(ranges, limit: settings.concurrency) { [transport, io] range in
                 let start = range?.offset ?? 0
                 let want = range?.length ?? object.size
-                let body = try await transport.getObject(object.key, range: range, ifMatch: object.etag, segment: Self.segment)
-                defer { body.cancel() }
-                if let n = body.info.bodyLength, n != want {
-                    throw ArtifactError.corrupted("\(transport.locate(object.key)): bytes \(start)-\(start + want - 1) came back as \(n) bytes")
-                }
+                let location = transport.locate(object.key)
                 var offset = start
                 var sum = CRC64()
-                while let piece = try await body.next() {
-                    guard offset + Int64(piece.count) <= start + want else {
-                        throw ArtifactError.corrupted("\(transport.locate(object.key)): bytes \(start)-\(start + want - 1) came back longer")
+                var objectCRC: UInt64?
+                var attempt = 1
+                // A body that breaks is fetched again from the byte reached (If-Match keeps the
+                // version), as often as the store's retry strategy allows.
+                while true {
+                    do {
+                        let rest = ByteRange(offset: offset, length: start + want - offset)
+                        let body = try await transport.getObject(object.key, range: range == nil && offset == 0 ? nil : rest,
+                                                                 ifMatch: object.etag, segment: Self.segment)
+                        defer { body.cancel() }
+                        if let n = body.info.bodyLength, n != start + want - offset {
+                            throw ArtifactError.corrupted("\(location): bytes \(offset)-\(start + want - 1) came back as \(n) bytes")
+                        }
+                        objectCRC = objectCRC ?? body.info.objectCRC64
+                        while let piece = try await body.next() {
+                            guard offset + Int64(piece.count) <= start + want else {
+                                throw ArtifactError.corrupted("\(location): bytes \(start)-\(start + want - 1) came back longer")
+                            }
+                            let at = offset
+                            try await io.run { try piece.withUnsafeBytes { try fd.write($0, at: at) } }
+                            if crc { piece.withUnsafeBytes { sum.update($0) } }
+                            offset += Int64(piece.count)
+                        }
+                        guard offset - start == want else {
+                            throw ArtifactError.corrupted("\(location): bytes \(start)-\(start + want - 1) came back as \(offset - start) bytes")
+                        }
+                        break
+                    } catch where offset < start + want && !Task.isCancelled && transport.failureKind(error) == .connectionDropped {
+                        guard let pause = transport.retryPause(after: error, attempt: attempt) else { throw error }
+                        Log.store.notice("\(location): \(error) at byte \(offset); fetching the rest again (attempt \(attempt + 1))")
+                        attempt += 1
+                        try await Task.sleep(for: pause)
                     }
-                    let at = offset
-                    try await io.run { try piece.withUnsafeBytes { try fd.write($0, at: at) } }
-                    if crc { piece.withUnsafeBytes { sum.update($0) } }
-                    offset += Int64(piece.count)
-                }
-                guard offset - start == want else {
-                    throw ArtifactError.corrupted("\(transport.locate(object.key)): bytes \(start)-\(start + want - 1) came back as \(offset - start) bytes")
                 }
                 let value = sum.value
-                pieces.withLock { $0[start] = (crc ? value : nil, want, body.info.objectCRC64) }
+                pieces.withLock { $0[start] = (crc ? value : nil, want, objectCRC) }
                 // Start writing this range to disk now, so the final fsync has little left.
                 if sync { try await io.run { fd.startWriteback(offset: start, length: want) } }
             }

@@ -35,6 +35,10 @@ public protocol PartTransport: Sendable {
 
     /// What a failure means to an engine (keep a checkpoint? restart? give up?).
     func failureKind(_ error: any Error) -> TransferFailureKind
+
+    /// Whether a body that broke this way (on its `attempt`-th try) may be fetched again from the
+    /// byte reached, and after how long: the store's one retry strategy and its budget decide.
+    func retryPause(after error: any Error, attempt: Int) -> Duration?
 }
 
 /// Part limits of a store.

@@ -184,18 +184,32 @@ public struct UploadEngine: Sendable {
             try? await io.run { logs.remove(transport: transportID, key: key) }
             progress.finish("done")
         } catch {
-            let kind = transport.failureKind(error)
-            if (kind == .interrupted || kind == .connectionDropped) && writer != nil {
-                // A shutdown, a cancelled call or a store out of reach: keep the upload and its
-                // log, so the next Save of this file uploads only what is missing.
+            if Self.wasCancelled(error) && writer != nil {
+                // A shutdown or a cancelled call: keep the upload and its log, so the next Save
+                // of this file (after a restart) uploads only what is missing.
                 progress.finish("interrupted (checkpoint kept: the next Save of this file resumes)")
             } else {
+                // Failed for good (the store's answers after every retry): nothing is left behind.
+                // If even the abort fails (the store out of reach), the log stays, and the next
+                // Save of this file resumes or aborts that upload.
                 progress.finish("failed")
-                await Cleanup.run("abort the upload of \(location)") { try await transport.abortUpload(key, uploadID: id) }
-                _ = try? await io.runToCompletion { logs.remove(transport: transportID, key: key) }
+                let aborted = Mutex(false)
+                await Cleanup.run("abort the upload of \(location)") {
+                    try await transport.abortUpload(key, uploadID: id)
+                    aborted.withLock { $0 = true }
+                }
+                if aborted.withLock({ $0 }) || writer == nil {
+                    _ = try? await io.runToCompletion { logs.remove(transport: transportID, key: key) }
+                }
             }
             throw error
         }
+    }
+
+    /// The call was cancelled (a client reset, a deadline, the end of the grace period): not a
+    /// failure of the upload itself.
+    static func wasCancelled(_ error: any Error) -> Bool {
+        error is CancellationError || Task.isCancelled
     }
 
     static func sameBytes(_ a: PartChecksums, _ b: PartChecksums, _ set: ChecksumSet) -> Bool {

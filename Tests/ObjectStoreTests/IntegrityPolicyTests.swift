@@ -116,6 +116,16 @@ final class RetryStrategyTests: XCTestCase {
         XCTAssertNotNil(r.retry(after: .damaged, attempt: 1, idempotent: false), "damaged bytes are sent again")
     }
 
+    func testCleanupGetsMoreAttemptsAndRunsOnAnEmptyBudget() {
+        let r = RetryStrategy(attempts: 3, budget: 5)
+        XCTAssertEqual(r.attempts(cleanup: true), 6)
+        XCTAssertNotNil(r.retry(after: .transient, attempt: 1, idempotent: true))   // spends the budget
+        XCTAssertNil(r.retry(after: .transient, attempt: 1, idempotent: true))
+        XCTAssertNotNil(r.retry(after: .transient, attempt: 5, idempotent: true, cleanup: true),
+                        "an abort still gets its attempts when the budget is spent")
+        XCTAssertNil(r.retry(after: .transient, attempt: 6, idempotent: true, cleanup: true))
+    }
+
     func testSharedBudgetStopsRetryStormsAndRefills() {
         let r = RetryStrategy(attempts: 5, budget: 20)
         var granted = 0

@@ -32,7 +32,7 @@ final class UploadEngineTests: XCTestCase {
         let (path, data) = try sourceFile(37 << 10)             // 10 parts of 4 KiB
         let logs = try TestPaths.temporaryDirectory("logs")
         let store = InMemoryTransport()
-        store.state.withLock { $0.failPartOnce = [7] }         // the connection breaks at part 7
+        store.state.withLock { $0.cancelPartOnce = [7] }       // the call is cancelled at part 7 (a shutdown)
         let engine = UploadEngine(transport: store, settings: settings(dir: logs), pool: BufferPool(limit: 64 << 10), logs: PartLogStore(directory: logs))
         do {
             _ = try await engine.upload(file: path, to: "wf/big")
@@ -54,7 +54,7 @@ final class UploadEngineTests: XCTestCase {
         let (path, _) = try sourceFile(20 << 10)
         let logs = try TestPaths.temporaryDirectory("logs")
         let store = InMemoryTransport()
-        store.state.withLock { $0.failPartOnce = [4] }
+        store.state.withLock { $0.cancelPartOnce = [4] }
         let engine = UploadEngine(transport: store, settings: settings(dir: logs), pool: BufferPool(limit: 64 << 10), logs: PartLogStore(directory: logs))
         _ = try? await engine.upload(file: path, to: "k")
         // The step rewrites its output before the retry.
@@ -66,6 +66,21 @@ final class UploadEngineTests: XCTestCase {
         XCTAssertEqual(store.count("AbortMultipartUpload"), 1)
         XCTAssertEqual(store.count("CreateMultipartUpload"), 2)
         XCTAssertEqual(store.openUploads, 0)
+    }
+
+    func testAFailureForGoodLeavesNoUploadAndNoLog() async throws {
+        let (path, _) = try sourceFile(20 << 10)
+        let logs = try TestPaths.temporaryDirectory("logs")
+        let store = InMemoryTransport()
+        store.state.withLock { $0.failPartOnce = [2] }
+        let engine = UploadEngine(transport: store, settings: settings(dir: logs), pool: BufferPool(limit: 64 << 10), logs: PartLogStore(directory: logs))
+        do {
+            _ = try await engine.upload(file: path, to: "k")
+            XCTFail("the part failed for good")
+        } catch {}
+        XCTAssertEqual(store.openUploads, 0, "a failed upload is aborted")
+        XCTAssertEqual(store.count("AbortMultipartUpload"), 1)
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: logs), [], "and its log removed")
     }
 
     func testStreamOfUnknownLengthSplitsIntoPartsOrOnePut() async throws {
@@ -106,6 +121,20 @@ final class DownloadEngineTests: XCTestCase {
         XCTAssertEqual(store.count("GetObject"), 4)
         let leftovers = try FileManager.default.contentsOfDirectory(atPath: FileSystem.parent(dest)).filter { $0 != "out.bin" }
         XCTAssertEqual(leftovers, [], "no temp file stays behind")
+    }
+
+    func testABrokenRangeIsFetchedAgainFromTheByteReached() async throws {
+        let store = InMemoryTransport()
+        let data = (0..<(2 << 20)).map { UInt8(truncatingIfNeeded: $0 &* 3) }
+        store.state.withLock { $0.objects["o"] = data; $0.dropGetAfter = [300_000] }
+        var load = LoadSettings()
+        load.partSize = 1 << 20
+        load.concurrency = 1
+        let dest = try TestPaths.temporaryDirectory("load") + "/out.bin"
+        try await DownloadEngine(transport: store, settings: load)
+            .download(ObjectInfo(key: "o", size: Int64(data.count), lastModified: 0, etag: "e"), to: dest, sync: false)
+        XCTAssertEqual([UInt8](try Data(contentsOf: URL(fileURLWithPath: dest))), data)
+        XCTAssertEqual(store.count("GetObject"), 3, "two ranges, the first fetched again after it broke")
     }
 
     func testStreamResumesOnceAfterADroppedConnectionAndNeverEndsShort() async throws {

@@ -17,7 +17,9 @@ final class InMemoryTransport: PartTransport, Sendable {
         var uploads: [String: Upload] = [:]
         var nextUpload = 0
         var calls: [String: Int] = [:]
-        /// Part numbers whose next upload fails as if the connection broke (interrupting the Save).
+        /// Part numbers whose next upload is cancelled (the call interrupted: shutdown, client gone).
+        var cancelPartOnce: Set<Int> = []
+        /// Part numbers whose next upload fails for good (the store's answer after every retry).
         var failPartOnce: Set<Int> = []
         /// GETs whose body breaks after this many bytes (once each).
         var dropGetAfter: [Int] = []
@@ -70,7 +72,8 @@ final class InMemoryTransport: PartTransport, Sendable {
 
     func uploadPart(_ key: String, uploadID: String, number: Int, body: PartBody, checksums: PartChecksums) async throws -> UploadedPart {
         called("UploadPart")
-        if state.withLock({ $0.failPartOnce.remove(number) != nil }) { throw Dropped() }
+        if state.withLock({ $0.cancelPartOnce.remove(number) != nil }) { throw CancellationError() }
+        if state.withLock({ $0.failPartOnce.remove(number) != nil }) { throw ArtifactError.store("SlowDown after every retry") }
         let data = try Self.bytes(body)
         guard PartChecksums.compute(data[...], partChecksums) == checksums else { throw ArtifactError.corrupted("part \(number)") }
         return try state.withLock { s in
@@ -112,6 +115,10 @@ final class InMemoryTransport: PartTransport, Sendable {
         return MemoryBody(bytes: body, segment: segment, dropAfter: drop,
                           info: ObjectBodyInfo(bodyLength: Int64(body.count), objectSize: Int64(data.count), etag: "e",
                                                lastModified: 0, objectCRC64: CRC64.checksum(data)))
+    }
+
+    func retryPause(after error: any Error, attempt: Int) -> Duration? {
+        attempt < 3 && error is Dropped ? .milliseconds(1) : nil
     }
 
     func failureKind(_ error: any Error) -> TransferFailureKind {

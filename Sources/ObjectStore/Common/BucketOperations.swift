@@ -58,6 +58,7 @@ extension ObjectStoreClient {
     public func deleteObject(_ key: String) async throws {
         var op = StoreOperation("DeleteObject", "DELETE", key: key)
         op.accept = [404]
+        op.cleanup = true
         _ = try await send(op)
     }
 
@@ -185,6 +186,7 @@ extension ObjectStoreClient {
         var op = StoreOperation("AbortMultipartUpload", "DELETE", key: key)
         op.query = [("uploadId", uploadID)]
         op.accept = [404]
+        op.cleanup = true
         _ = try await send(op)
     }
 

@@ -93,6 +93,16 @@ struct BucketPartTransport: PartTransport {
         return StreamedObjectBody(response: s, crc64Header: integrity.crc64Header)
     }
 
+    func retryPause(after error: any Error, attempt: Int) -> Duration? {
+        let failure: RetryStrategy.Failure
+        switch error {
+        case let e as HTTPClientError: failure = e.kind == .cancelled ? .permanent : RetryStrategy.classify(e)
+        case let e as StoreError: failure = RetryStrategy.classify(e)
+        default: failure = .permanent
+        }
+        return client.retry.retry(after: failure, attempt: attempt, idempotent: true)
+    }
+
     func failureKind(_ error: any Error) -> TransferFailureKind {
         switch error {
         case is CancellationError: return .interrupted

@@ -47,6 +47,9 @@ public struct StoreOperation: Sendable {
     public var idempotent = true
     /// Statuses that are an answer, not an error (e.g. 404 for HEAD).
     public var accept: Set<Int> = []
+    /// Clean-up (aborting an upload, deleting what a failed Save wrote): worth more attempts,
+    /// since nothing else will remove what it leaves behind.
+    public var cleanup = false
     /// Checks a 2xx answer against what was sent; an `IntegrityMismatch` sends the request again.
     public var verify: (@Sendable (HTTPResponse) throws -> Void)?
 
@@ -159,10 +162,12 @@ public final class ObjectStoreClient: Sendable {
                 case .success(let value):
                     retry.succeeded(afterAttempts: attempt)
                     return value
-                case .failure(let e):
+                case .failure(var e):
                     if e.kind == .credentialsRejected { credentials.invalidate() }
-                    guard let pause = retry.retry(after: RetryStrategy.classify(e), attempt: attempt, idempotent: op.idempotent) else { throw e }
-                    Log.store.notice("\(op.name) \(locate(op.key)): \(e.code) (HTTP \(e.status)), retrying (attempt \(attempt + 1) of \(retry.attempts))")
+                    e.attempts = attempt
+                    guard let pause = retry.retry(after: RetryStrategy.classify(e), attempt: attempt, idempotent: op.idempotent,
+                                                  cleanup: op.cleanup) else { throw e }
+                    Log.store.notice("\(op.name) \(locate(op.key)): \(e.code) (HTTP \(e.status)), retrying (attempt \(attempt + 1) of \(retry.attempts(cleanup: op.cleanup)))")
                     attempt += 1
                     try await Task.sleep(for: pause)
                     continue
@@ -170,8 +175,8 @@ public final class ObjectStoreClient: Sendable {
             } catch let e as HTTPClientError {
                 guard e.kind != .cancelled else { throw CancellationError() }
                 guard let pause = retry.retry(after: RetryStrategy.classify(e), attempt: attempt, idempotent: op.idempotent,
-                                              timedOut: e.kind == .timeout) else { throw e }
-                Log.store.notice("\(op.name) \(locate(op.key)): \(e.message), retrying (attempt \(attempt + 1) of \(retry.attempts))")
+                                              timedOut: e.kind == .timeout, cleanup: op.cleanup) else { throw e }
+                Log.store.notice("\(op.name) \(locate(op.key)): \(e.message), retrying (attempt \(attempt + 1) of \(retry.attempts(cleanup: op.cleanup)))")
                 attempt += 1
                 try await Task.sleep(for: pause)
             } catch let e as IntegrityMismatch {

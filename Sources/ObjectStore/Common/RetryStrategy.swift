@@ -38,14 +38,18 @@ public final class RetryStrategy: Sendable {
     /// Tokens left in the shared budget.
     public var tokensLeft: Int { tokens.withLock { $0 } }
 
+    /// Attempts a request gets: clean-up (aborting an upload, removing a failed Save's objects)
+    /// gets twice as many, since nothing else removes what it leaves behind.
+    public func attempts(cleanup: Bool) -> Int { cleanup ? attempts * 2 : attempts }
+
     /// Whether attempt `attempt` (1-based) may be followed by another, and after how long.
-    /// Spends tokens when it says yes.
-    public func retry(after failure: Failure, attempt: Int, idempotent: Bool, timedOut: Bool = false) -> Duration? {
-        guard failure != .permanent, attempt < attempts else { return nil }
+    /// Spends tokens when it says yes (clean-up may run on an empty budget).
+    public func retry(after failure: Failure, attempt: Int, idempotent: Bool, timedOut: Bool = false, cleanup: Bool = false) -> Duration? {
+        guard failure != .permanent, attempt < attempts(cleanup: cleanup) else { return nil }
         guard idempotent || failure == .damaged else { return nil }
         let cost = timedOut ? Self.timeoutCost : Self.retryCost
         let granted = tokens.withLock { t -> Bool in
-            guard t >= cost else { return false }
+            guard t >= cost else { return cleanup }
             t -= cost
             return true
         }

@@ -15,6 +15,8 @@ public struct StoreError: Error, CustomStringConvertible, Sendable {
     public var kind: StoreErrorKind
     public var message: String
     public var requestID: String?
+    /// How many times the request was sent before this answer was final (1: not retried).
+    public var attempts = 1
 
     public init(dialect: String, operation: String, location: String, status: Int, code: String, kind: StoreErrorKind,
                 message: String, requestID: String?) {
@@ -45,7 +47,8 @@ public struct StoreError: Error, CustomStringConvertible, Sendable {
         default: what = "\(dialect) \(operation) on \(location) failed"
         }
         let detail = message.isEmpty || message == code ? "" : ": \(message)"
-        return "\(what) (\(code), HTTP \(status)\(rid))\(detail)"
+        let tries = attempts > 1 ? " after \(attempts) attempts" : ""
+        return "\(what)\(tries) (\(code), HTTP \(status)\(rid))\(detail)"
     }
 
     public var isNotFound: Bool { kind == .noSuchKey }
