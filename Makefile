@@ -8,7 +8,7 @@ export ARGO_PLUGIN_PYTHON := $(PY)
 BIN := .build/debug/argo-artifact-plugin
 RUN_DIR := $(CURDIR)/run
 
-.PHONY: all build build-release run test test-large test-swift test-integration proto bench bench-rpc fixtures clean deps deps-test venv fuzz
+.PHONY: all build build-release run test test-large test-swift test-integration proto bench bench-rpc fixtures clean deps deps-test venv fuzz soak
 
 all: build
 
@@ -49,6 +49,12 @@ test: deps-test build
 # Each fuzz target runs this long in `make test` (CI); `make fuzz` runs them longer.
 FUZZ_CI_SECONDS ?= 30
 FUZZ_SECONDS ?= 600
+
+## make soak (opt-in): 30 minutes of transfers through a failing store, RSS and descriptors sampled
+soak: deps-test build
+	$(PY) scripts/soak.py --minutes $(SOAK_MINUTES)
+
+SOAK_MINUTES ?= 30
 
 ## make fuzz (opt-in): every fuzz target for FUZZ_SECONDS under libFuzzer + ASan (scripts/fuzz.sh)
 fuzz:
