@@ -8,7 +8,7 @@ export ARGO_PLUGIN_PYTHON := $(PY)
 BIN := .build/debug/argo-artifact-plugin
 RUN_DIR := $(CURDIR)/run
 
-.PHONY: all build build-release run test test-large test-swift test-integration proto bench bench-rpc fixtures clean deps deps-test venv fuzz soak
+.PHONY: all build build-release run test test-large test-swift test-integration proto bench bench-rpc fixtures clean deps deps-test venv fuzz soak test-tsan
 
 all: build
 
@@ -45,10 +45,20 @@ test: deps-test build
 	swift test --skip-build
 	$(PY) -m pytest -q Tests/integration
 	scripts/fuzz.sh $(FUZZ_CI_SECONDS)
+	$(MAKE) --no-print-directory test-tsan
 
 # Each fuzz target runs this long in `make test` (CI); `make fuzz` runs them longer.
 FUZZ_CI_SECONDS ?= 30
 FUZZ_SECONDS ?= 600
+
+## make test-tsan: the Swift tests and the concurrent parts of the integration suite against a
+## -sanitize=thread build (.build-tsan); any ThreadSanitizer report fails the run
+TSAN_INTEGRATION ?= test_grpc_server.py test_json_gateway.py test_s3_store.py test_transfer_engine.py test_fault_soak.py test_gc_policy.py
+test-tsan: deps-test
+	swift build --build-tests --sanitize thread --scratch-path .build-tsan
+	TSAN_OPTIONS="halt_on_error=1" swift test --skip-build --sanitize thread --scratch-path .build-tsan
+	cd Tests/integration && PLUGIN_BIN=$(CURDIR)/.build-tsan/debug/argo-artifact-plugin TSAN_OPTIONS="halt_on_error=1" \
+	  ARGO_PLUGIN_FAULT_SOAK_TRANSFERS=60 $(PY) -m pytest -q $(TSAN_INTEGRATION)
 
 ## make soak (opt-in): 30 minutes of transfers through a failing store, RSS and descriptors sampled
 soak: deps-test build

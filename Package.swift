@@ -76,7 +76,7 @@ let package = Package(
 
         // One test target per module, plus the oracles (signatures against the official SDKs),
         // sharing a few helpers.
-        .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .target(name: "TestSupport", dependencies: ["PluginSupport"], path: "Tests/TestSupport"),
         .testTarget(name: "PluginSupportTests", dependencies: ["PluginSupport", "TestSupport"]),
         .testTarget(name: "ChecksumsTests", dependencies: ["Checksums", "TestSupport"]),
         .testTarget(name: "PluginHTTP2Tests", dependencies: ["TestSupport", "PluginHTTP2", "PluginSupport", "CSystem"]),

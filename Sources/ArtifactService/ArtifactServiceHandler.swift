@@ -27,7 +27,7 @@ public enum StoreFactory {
 public final class ArtifactServiceHandler: ArtifactRPCHandler {
     private let configs = ConfigCache()
     private let outcome: WorkflowOutcomeLookup
-    private let operations = Mutex([PluginConfiguration: ArtifactOperations]())
+    private let operations = Locked([PluginConfiguration: ArtifactOperations]())
     private let environment: StoreEnvironment
     private let storeFactory: @Sendable (PluginConfiguration) throws -> ArtifactStore
 
@@ -195,11 +195,11 @@ struct Failure {
 /// The content chunks of a SaveStream call: the first message may carry one, then one per
 /// message. One task reads it; the lock only guards the first chunk's hand-over.
 final class SaveStreamChunks: ByteChunkSource, Sendable {
-    private let first: Mutex<Data?>
+    private let first: Locked<Data?>
     private let rest: any RequestMessages<Artifact_SaveStreamArtifactRequest>
 
     init(first: Data, rest: any RequestMessages<Artifact_SaveStreamArtifactRequest>) {
-        self.first = Mutex(first.isEmpty ? nil : first)
+        self.first = Locked(first.isEmpty ? nil : first)
         self.rest = rest
     }
 

@@ -48,6 +48,13 @@ static inline int argo_rename_exchange(const char *a, const char *b) {
 static inline int argo_start_writeback(int fd, int64_t offset, int64_t nbytes) {
     return (int)syscall(SYS_sync_file_range, fd, offset, nbytes, 2u);
 }
+/* Lock edges for ThreadSanitizer, which cannot see inside the standard library's futex-based
+   Mutex: weak, so they are no-ops (null) unless the binary is built with -sanitize=thread. */
+extern void __tsan_acquire(void *addr) __attribute__((weak));
+extern void __tsan_release(void *addr) __attribute__((weak));
+static inline void argo_tsan_acquire(void *addr) { if (__tsan_acquire) __tsan_acquire(addr); }
+static inline void argo_tsan_release(void *addr) { if (__tsan_release) __tsan_release(addr); }
+
 /* Names the calling thread (shown by ps, top, perf and strace -f): prctl is variadic. */
 static inline int argo_set_thread_name(const char *name) { return prctl(PR_SET_NAME, name, 0, 0, 0); }
 #endif

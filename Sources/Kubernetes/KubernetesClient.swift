@@ -130,7 +130,7 @@ public final class KubernetesClient: Sendable {
 /// shared by every store and the GC policy.
 public final class KubernetesAccess: Sendable {
     private let environment: [String: String]
-    private let made = Mutex<Result<KubernetesClient, KubernetesError>?>(nil)
+    private let made = Locked<Result<KubernetesClient, KubernetesError>?>(nil)
     private let making = SingleFlight<Int, KubernetesClient>()
 
     public init(environment: [String: String] = ProcessInfo.processInfo.environment) {

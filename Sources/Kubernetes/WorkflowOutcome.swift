@@ -11,9 +11,9 @@ import Synchronization
 public final class WorkflowOutcomeLookup: Sendable {
     private let environment: [String: String]
     private let kubernetes: KubernetesAccess
-    private let workflowName = Mutex<String?>(nil)
+    private let workflowName = Locked<String?>(nil)
     private let nameLookups = SingleFlight<Int, String>()
-    private let phases = Mutex([String: Result<String, KubernetesError>]())
+    private let phases = Locked([String: Result<String, KubernetesError>]())
     private let phaseLookups = SingleFlight<String, String>()
 
     public init(environment: [String: String] = ProcessInfo.processInfo.environment, kubernetes: KubernetesAccess? = nil) {

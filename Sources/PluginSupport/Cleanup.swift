@@ -47,7 +47,7 @@ public final class DeferredWork: Sendable {
         var wake: CheckedContinuation<Void, Never>?
         var finishing = false
     }
-    private let state = Mutex(State())
+    private let state = Locked(State())
 
     public init() {}
 

@@ -35,7 +35,7 @@ public final class IOPool: Sendable {
         var nextID: UInt64 = 0
         var stopping = false
     }
-    private let state = Mutex(State())
+    private let state = Locked(State())
     /// eventfd in semaphore mode: one count per queued job; each read takes one.
     private let ready: Int32
     public let threadCount: Int
@@ -180,8 +180,8 @@ public func forEachConcurrently<T: Sendable>(_ items: [T], limit: Int, _ body: @
 /// value moves in and out, so an array stays uniquely referenced (filled in place, never copied
 /// behind the caller's back).
 public final class MovedValue<V: Sendable>: Sendable {
-    private let value: Mutex<V?>
-    public init(_ v: consuming V) { value = Mutex(Optional(v)) }
+    private let value: Locked<V?>
+    public init(_ v: consuming V) { value = Locked(Optional(v)) }
     public func withValue<T: Sendable>(_ body: (inout V) throws -> T) throws -> T {
         try value.withLock { v in
             var inner = v!

@@ -9,7 +9,7 @@ public final class IdleCounter: Sendable {
         var expired = Set<Int>()      // timed out before their waiter was registered
         var nextWaiter = 0
     }
-    private let state = Mutex(State())
+    private let state = Locked(State())
 
     public init() {}
 

@@ -58,7 +58,7 @@ public final class LogWriter: Sendable {
         var expired = Set<Int>()
         var nextWaiter = 0
     }
-    private let state = Mutex(State())
+    private let state = Locked(State())
     private let wake: Int32
     private let fd: Int32
     private let limit: Int

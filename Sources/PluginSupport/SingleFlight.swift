@@ -5,7 +5,7 @@ import Synchronization
 /// object owns; every caller awaits it, and it is forgotten once finished (success or not), so
 /// the next call after that asks again. Cache what should be kept in the caller.
 public final class SingleFlight<Key: Hashable & Sendable, Value: Sendable>: Sendable {
-    private let inflight = Mutex<[Key: Task<Value, Error>]>([:])
+    private let inflight = Locked<[Key: Task<Value, Error>]>([:])
     private let calls = Atomic<Int>(0)
 
     public init() {}

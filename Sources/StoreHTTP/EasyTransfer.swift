@@ -15,9 +15,9 @@ final class TransferJob: Sendable {
     let inbox: StreamingInbox?
     /// Streamed request bodies: what the producer fills.
     let bodyWriter: RequestBodyWriter?
-    private let completion = Mutex<CheckedContinuation<HTTPResponse, Error>?>(nil)
+    private let completion = Locked<CheckedContinuation<HTTPResponse, Error>?>(nil)
     /// For streamed responses: the final response (its error body, for messages).
-    let streamOutcome = Mutex<HTTPResponse?>(nil)
+    let streamOutcome = Locked<HTTPResponse?>(nil)
     let cancelRequested = Atomic<Bool>(false)
 
     init(id: UInt64, request: HTTPRequest, responseBody: HTTPResponseBody, options: HTTPTransportOptions,

@@ -16,7 +16,7 @@ public final class HTTPClient: Sendable {
         case unpause(UInt64)
     }
 
-    private let commands = Mutex<[Command]>([])
+    private let commands = Locked<[Command]>([])
     /// Wakes the curl thread from curl_multi_poll (an extra fd it waits on).
     let wakeFD: Int32
     private let nextID = Atomic<UInt64>(0)

@@ -1,3 +1,4 @@
+import PluginSupport
 import Synchronization
 
 /// A request body that a producer task fills while curl sends it: the producer `write`s chunks
@@ -23,7 +24,7 @@ public final class RequestBodyWriter: Sendable {
         var curlPaused = false
         var waiter: CheckedContinuation<Void, Error>?
     }
-    private let state = Mutex(State())
+    private let state = Locked(State())
     let limit: Int
     private let unpause: @Sendable () -> Void
 

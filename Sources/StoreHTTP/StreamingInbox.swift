@@ -1,3 +1,4 @@
+import PluginSupport
 import Synchronization
 
 /// Response bytes of a streamed transfer, between curl's write callback (producer, curl thread)
@@ -19,7 +20,7 @@ final class StreamingInbox: Sendable {
         var headWaiter: CheckedContinuation<Void, Error>?
         var dataWaiter: CheckedContinuation<Void, Error>?
     }
-    private let state = Mutex(State())
+    private let state = Locked(State())
     let segment: Int
     let highWater: Int
     /// Asks the curl thread to unpause the transfer.

@@ -1,3 +1,4 @@
+import PluginSupport
 import Synchronization
 
 /// Part buffers for all uploads of a store, under one memory budget (aws-c-s3's model): a part
@@ -17,7 +18,7 @@ public final class BufferPool: Sendable {
         var peak = 0
         var cancelled = Set<Int>()   // waiters cancelled before they were queued
     }
-    private let state = Mutex(State())
+    private let state = Locked(State())
     public let limit: Int
 
     public init(limit: Int) {

@@ -42,7 +42,7 @@ public struct DownloadEngine: Sendable {
             let ranges: [ByteRange?] = object.size > partSize
                 ? stride(from: Int64(0), to: object.size, by: Int(partSize)).map { ByteRange(offset: $0, length: min(partSize, object.size - $0)) }
                 : [nil]
-            let pieces = Mutex([Int64: (crc: UInt64?, length: Int64, whole: UInt64?)]())
+            let pieces = Locked([Int64: (crc: UInt64?, length: Int64, whole: UInt64?)]())
             let crc = checksCRC64
             try await forEachConcurrently(ranges, limit: settings.concurrency) { [transport, io] range in
                 let start = range?.offset ?? 0

@@ -150,7 +150,7 @@ public struct PartLogStore: Sendable {
 /// write, then fdatasync, so after a crash every record is whole or (the last) torn.
 public final class PartLogWriter: Sendable {
     private let fd: FileDescriptor
-    private let lock = Mutex(0)     // bytes written by this writer
+    private let lock = Locked(0)     // bytes written by this writer
 
     init(fd: FileDescriptor, written: Int) {
         self.fd = fd

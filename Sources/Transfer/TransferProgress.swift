@@ -10,7 +10,7 @@ public final class TransferProgress: Sendable {
     private let total: Int64?
     private let totalParts: Int?
     private let started = ContinuousClock.now
-    private let state = Mutex((bytes: Int64(0), parts: 0, retries: 0))
+    private let state = Locked((bytes: Int64(0), parts: 0, retries: 0))
 
     public init(_ what: String, total: Int64?, parts: Int?) {
         self.what = what

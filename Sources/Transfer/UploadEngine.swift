@@ -193,7 +193,7 @@ public struct UploadEngine: Sendable {
                 // If even the abort fails (the store out of reach), the log stays, and the next
                 // Save of this file resumes or aborts that upload.
                 progress.finish("failed")
-                let aborted = Mutex(false)
+                let aborted = Locked(false)
                 await Cleanup.run("abort the upload of \(location)") {
                     try await transport.abortUpload(key, uploadID: id)
                     aborted.withLock { $0 = true }
@@ -326,10 +326,10 @@ public struct UploadEngine: Sendable {
 
 /// The finished parts of one upload.
 final class PartBook: Sendable {
-    private let done: Mutex<[Int: UploadedPart]>
+    private let done: Locked<[Int: UploadedPart]>
 
     init(done: [Int: UploadedPart]) {
-        self.done = Mutex(done)
+        self.done = Locked(done)
     }
 
     func record(_ p: UploadedPart) { done.withLock { $0[p.number] = p } }

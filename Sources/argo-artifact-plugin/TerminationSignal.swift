@@ -1,3 +1,4 @@
+import PluginSupport
 import Dispatch
 import Glibc
 import Synchronization
@@ -5,7 +6,7 @@ import Synchronization
 /// SIGTERM / SIGINT, caught from the moment `watch` is called; `wait` returns the first one's
 /// name. The signal sources stay alive as long as the caller keeps the array it got.
 final class TerminationSignal: Sendable {
-    private let received = Mutex<(name: String?, waiter: CheckedContinuation<String, Never>?)>((nil, nil))
+    private let received = Locked<(name: String?, waiter: CheckedContinuation<String, Never>?)>((nil, nil))
 
     static func watch() -> (TerminationSignal, [any DispatchSourceSignal]) {
         let t = TerminationSignal()

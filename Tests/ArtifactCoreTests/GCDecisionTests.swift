@@ -1,3 +1,4 @@
+import PluginSupport
 import Synchronization
 import XCTest
 @testable import ArtifactCore
@@ -38,7 +39,7 @@ final class GCDecisionTests: XCTestCase {
 
 final class ArchiveSinkTests: XCTestCase {
     final class Collect: ByteSink, Sendable {
-        private let collected = Mutex<[[UInt8]]>([])
+        private let collected = Locked<[[UInt8]]>([])
         var pieces: [[UInt8]] { collected.withLock { $0 } }
         func send(_ bytes: [UInt8]) async throws { collected.withLock { $0.append(bytes) } }
     }

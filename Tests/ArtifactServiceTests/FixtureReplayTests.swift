@@ -164,7 +164,7 @@ final class FixtureReplayTests: XCTestCase {
         var out: [String: String] = [:]
         for rel in try fm.subpathsOfDirectory(atPath: path) {
             let p = path + "/" + rel
-            fm.fileExists(atPath: p, isDirectory: &isDir)
+            _ = fm.fileExists(atPath: p, isDirectory: &isDir)
             if isDir.boolValue {
                 if try fm.contentsOfDirectory(atPath: p).isEmpty { out[rel + "/"] = "" }
             } else {

@@ -9,7 +9,7 @@ import XCTest
 /// The file store in process: objects are files under root, written through the staging area.
 final class FileStoreTests: XCTestCase {
     final class Collect: ByteSink, Sendable {
-        private let collected = Mutex<[UInt8]>([])
+        private let collected = Locked<[UInt8]>([])
         var bytes: [UInt8] { collected.withLock { $0 } }
         func send(_ b: [UInt8]) async throws { collected.withLock { $0 += b } }
     }
@@ -39,7 +39,7 @@ final class FileStoreTests: XCTestCase {
     func testAFailedStreamLeavesNoObjectAndKeepsTheOldOne() async throws {
         struct Broken: Error {}
         final class Failing: ByteChunkSource, Sendable {
-            let sent = Mutex(false)
+            let sent = Locked(false)
             func next() async throws -> Data? {
                 if sent.withLock({ s in defer { s = true }; return s }) { throw Broken() }
                 return Data(repeating: 9, count: 1000)
@@ -48,7 +48,7 @@ final class FileStoreTests: XCTestCase {
         let root = try TestPaths.temporaryDirectory("filestore")
         let store = FileStore(root: root)
         final class One: ByteChunkSource, Sendable {
-            let done = Mutex(false)
+            let done = Locked(false)
             func next() async throws -> Data? { done.withLock { d in defer { d = true }; return d ? nil : Data([1, 2, 3]) } }
         }
         _ = try await store.upload(stream: One(), to: "k")

@@ -1,3 +1,4 @@
+import PluginSupport
 import Synchronization
 import XCTest
 @testable import PluginHTTP2
@@ -71,7 +72,7 @@ final class ResponseOutboxTests: XCTestCase {
 
 final class RequestBodyTests: XCTestCase {
     func testCreditGoesBackOnlyAsTheHandlerReads() async throws {
-        let credit = Mutex(0)
+        let credit = Locked(0)
         let body = HTTP2RequestBody(returnCredit: { n in credit.withLock { $0 += n } })
         let chunk = [UInt8](repeating: 1, count: 40 << 10)
         chunk.withUnsafeBytes { body.append($0) }

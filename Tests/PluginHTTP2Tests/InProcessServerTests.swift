@@ -82,7 +82,7 @@ final class InProcessServerTests: XCTestCase {
     }
 
     func testClientResetCancelsTheHandler() async throws {
-        let outcome = Mutex<String?>(nil)
+        let outcome = Locked<String?>(nil)
         let (server, fd) = try serve { req, res in
             do {
                 while try await req.body.next() != nil {}

@@ -1,3 +1,4 @@
+import PluginSupport
 import Synchronization
 import TestSupport
 import XCTest
@@ -71,7 +72,7 @@ final class IdleCounterTests: XCTestCase {
 final class DeferredWorkTests: XCTestCase {
     func testJobsRunWhenDueAndFinishRunsTheRestAtOnce() async throws {
         let work = DeferredWork()
-        let ran = Mutex<[String]>([])
+        let ran = Locked<[String]>([])
         work.schedule(after: .milliseconds(20), "soon") { ran.withLock { $0.append("soon") } }
         work.schedule(after: .seconds(3600), "late") { ran.withLock { $0.append("late") } }
         let owner = Task { await work.run() }

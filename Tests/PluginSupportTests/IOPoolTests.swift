@@ -1,3 +1,4 @@
+import PluginSupport
 import Glibc
 import Synchronization
 import XCTest
@@ -39,7 +40,7 @@ extension IOPoolTests {
 
     func testCancelledBeforeStartNeverRuns() async throws {
         let pool = IOPool(threads: 1)
-        let ran = Mutex(false)
+        let ran = Locked(false)
         // Keep the only thread busy so the next job waits in the queue.
         let blocker = Task { try await pool.run { usleep(200_000) } }
         let job = Task { try await pool.run { ran.withLock { $0 = true } } }
@@ -77,7 +78,7 @@ extension IOPoolTests {
 
     func testRunToCompletionRunsEvenWhenCancelled() async throws {
         let pool = IOPool(threads: 1)
-        let ran = Mutex(false)
+        let ran = Locked(false)
         let t = Task {
             withUnsafeCurrentTask { $0?.cancel() }
             _ = try? await pool.runToCompletion { ran.withLock { $0 = true } }

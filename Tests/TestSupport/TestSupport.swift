@@ -1,4 +1,5 @@
 import Foundation
+import PluginSupport
 import Synchronization
 
 /// SplitMix64: reproducible random inputs for tests.
@@ -31,7 +32,7 @@ public enum TestPaths {
 
 /// A count shared by the tasks of a test.
 public final class Counter: Sendable {
-    private let value = Mutex(0)
+    private let value = Locked(0)
     public init() {}
     public func add(_ n: Int = 1) { value.withLock { $0 += n } }
     public var count: Int { value.withLock { $0 } }

@@ -24,7 +24,7 @@ final class InMemoryTransport: PartTransport, Sendable {
         /// GETs whose body breaks after this many bytes (once each).
         var dropGetAfter: [Int] = []
     }
-    let state = Mutex(State())
+    let state = Locked(State())
     let limits: PartLimits
     let partChecksums: ChecksumSet
     var downloadChecksum: ChecksumSet { .crc64 }
@@ -138,7 +138,7 @@ final class MemoryBody: ObjectBodyStream, Sendable {
     let segment: Int
     let dropAfter: Int?
     let info: ObjectBodyInfo
-    private let offset = Mutex(0)
+    private let offset = Locked(0)
 
     init(bytes: [UInt8], segment: Int, dropAfter: Int?, info: ObjectBodyInfo) {
         self.bytes = bytes

@@ -147,6 +147,10 @@ class Plugin:
                 self.proc.wait()
         if getattr(self, "_log", None):
             self._log.close()
+        # Under a sanitizer build (make test-tsan), any report in the log fails the test.
+        report = self.log().find("WARNING: ThreadSanitizer")
+        if report >= 0:
+            raise AssertionError("ThreadSanitizer report in the plugin's log:\n" + self.log()[report:report + 4000])
         return self.proc.returncode if self.proc else None
 
     def kill(self):

@@ -2,6 +2,7 @@
 verification, resume after kill -9, memory bounded by the budget."""
 import hashlib
 import os
+import signal
 import threading
 import time
 
@@ -239,3 +240,53 @@ def test_cancelled_directory_save_leaves_nothing(rgw, bucket, proxy, s3plugin, t
     while left() and time.monotonic() < deadline:
         time.sleep(0.2)
     assert left() == [], (left(), s3plugin.log()[-3000:])
+
+
+def test_sigterm_mid_upload_exits_cleanly_and_the_restart_sends_only_missing_parts(rgw, bucket, proxy, s3_env, tmp_path):
+    """Argo stops the pod in the middle of a Save: the plugin exits 0 within its grace period,
+    removes its socket, keeps the upload and its part log; the next plugin finishes the upload
+    sending only the parts the log does not list."""
+    import json
+    ckpt = tmp_path / "ckpt"
+    cfg = rgw.config(bucket, endpoint=proxy.endpoint,
+                     extra=f"multipart: {{threshold: 8Mi, partSize: 8Mi, concurrency: 4, checkpointDir: {ckpt}}}\n")
+    src = pattern_file(tmp_path / "src", 256 * MiB)
+    grace = 2
+    p = Plugin(workdir=tmp_path / "p1", env=s3_env, args=["--grace-period", str(grace)]).start()
+    proxy.add_rule(op="UploadPart", action="delay", seconds=1.0, times=None)   # 32 parts, 4 at a time: ~8 s
+    fut = p.stub().Save.future(pb.SaveArtifactRequest(path=str(src), output_artifact=artifact("term/big", cfg)))
+    deadline = time.monotonic() + 60
+    while proxy.op_count("UploadPart") < 10 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    t0 = time.monotonic()
+    p.proc.send_signal(signal.SIGTERM)
+    rc = p.proc.wait(grace + 10)
+    took = time.monotonic() - t0
+    p.stop()
+    assert rc == 0, p.log()[-2000:]
+    assert took <= grace + 3, f"exit took {took:.1f}s with a {grace}s grace period"
+    assert not os.path.exists(p.socket), "the socket must be removed"
+    assert "grace period over" in p.log() and "checkpoint kept" in p.log(), p.log()[-2000:]
+    try:
+        fut.result(timeout=5)
+    except Exception:  # noqa: BLE001 - the call was cut short, as it should be
+        pass
+    proxy.wait_idle(5)
+    proxy.clear_rules()
+    logs = list(ckpt.iterdir())
+    assert len(logs) == 1, logs
+    lines = logs[0].read_text().splitlines()
+    logged = len(lines) - 1                      # header, then one record per finished part
+    assert logged >= 5, lines[:3]
+    assert json.loads(lines[0])["key"] == "term/big"
+    proxy.clear_requests()
+    p2 = Plugin(workdir=tmp_path / "p2", env=s3_env).start()
+    try:
+        r = p2.stub().Save(pb.SaveArtifactRequest(path=str(src), output_artifact=artifact("term/big", cfg)))
+        assert r.success, r.error
+        print(f"SIGTERM: exit 0 in {took:.2f}s, {logged} parts logged; the restart sent {proxy.op_count('UploadPart')} of 32 parts")
+        assert proxy.op_count("CreateMultipartUpload") == 0
+        assert proxy.op_count("UploadPart") == 32 - logged, "the restart must send exactly the parts the log lacks"
+        assert sha_object(rgw.boto3(), bucket, "term/big") == sha256_file(src)
+    finally:
+        p2.stop()

@@ -90,7 +90,7 @@ public final class TarStream: Sendable {
 final class CoalescingSink: ByteSink, Sendable {
     private let downstream: ByteSink
     private let limit: Int
-    private let buffer = Mutex<[UInt8]>([])
+    private let buffer = Locked<[UInt8]>([])
 
     init(downstream: ByteSink, limit: Int) {
         self.downstream = downstream
@@ -129,7 +129,7 @@ final class CoalescingSink: ByteSink, Sendable {
 /// Counts what passes through (to check an object's size against its header).
 final class CountingSink: ByteSink, Sendable {
     private let downstream: ByteSink
-    private let counted = Mutex<Int64>(0)
+    private let counted = Locked<Int64>(0)
 
     init(downstream: ByteSink) {
         self.downstream = downstream

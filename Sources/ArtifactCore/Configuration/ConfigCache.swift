@@ -1,9 +1,10 @@
+import PluginSupport
 import Synchronization
 
 /// Argo sends the same configuration text on every call: parse it once per distinct text.
 /// Failures are cached too, so a broken config costs one parse, not one per call.
 public final class ConfigCache: Sendable {
-    private let entries = Mutex([String: Result<PluginConfiguration, ConfigError>]())
+    private let entries = Locked([String: Result<PluginConfiguration, ConfigError>]())
     private let capacity: Int
     static let largestKept = 64 << 10
 

@@ -10,7 +10,7 @@ public final class CredentialProvider: Sendable {
 
     private let resolve: Resolve
     private let describeSource: String
-    private let cached = Mutex<(value: Credentials, validUntil: Int64)?>(nil)
+    private let cached = Locked<(value: Credentials, validUntil: Int64)?>(nil)
     private let refreshMargin: Int64
     private let staticTTL: Int64
     private let resolutions = SingleFlight<Int, Credentials>()

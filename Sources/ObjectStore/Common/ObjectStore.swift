@@ -39,8 +39,8 @@ public final class ObjectStore: ArtifactStore {
     let retry: RetryStrategy
     let objectHeaders: [(String, String)]
     let environment: StoreEnvironment
-    private let prepared = Mutex<Task<ObjectStoreClient, Error>?>(nil)
-    private let retentionApplied = Mutex(Set<String>())
+    private let prepared = Locked<Task<ObjectStoreClient, Error>?>(nil)
+    private let retentionApplied = Locked(Set<String>())
 
     public var displayName: String { "\(dialect.locationScheme)://\(address.bucket)" }
 
@@ -141,7 +141,7 @@ public final class ObjectStore: ArtifactStore {
         let existing = Set(try await client.listAll(prefix: prefix).map(\.key))
         // Every key this Save started writing: a request sent in full just before a cancel can
         // still land after the clean-up began, so clean-up looks again for those.
-        let attempted = Mutex(Set<String>())
+        let attempted = Locked(Set<String>())
         let up = try await uploader()
         let objectHeaders = self.objectHeaders
         let emptyMarker = PartChecksums.compute([UInt8]()[...], integrity.checksums)
@@ -253,7 +253,7 @@ public final class ObjectStore: ArtifactStore {
         var failures: [(key: String, code: String, message: String)] = []
         for round in 1...3 where !pending.isEmpty {
             let batches = stride(from: 0, to: pending.count, by: 1000).map { Array(pending[$0..<min($0 + 1000, pending.count)]) }
-            let failed = Mutex([(key: String, code: String, message: String)]())
+            let failed = Locked([(key: String, code: String, message: String)]())
             try await forEachConcurrently(batches, limit: 4) { batch in
                 let errs = try await client.deleteObjects(batch)
                 failed.withLock { $0 += errs }

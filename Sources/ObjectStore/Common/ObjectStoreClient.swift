@@ -191,7 +191,7 @@ public final class ObjectStoreClient: Sendable {
 
 /// Requests sent per operation name (tests and progress lines read them).
 final class RequestCounters: Sendable {
-    private let counts = Mutex([String: Int]())
+    private let counts = Locked([String: Int]())
     func count(_ name: String) { counts.withLock { $0[name, default: 0] += 1 } }
     var snapshot: [String: Int] { counts.withLock { $0 } }
 }

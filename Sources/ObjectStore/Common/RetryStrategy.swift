@@ -1,3 +1,4 @@
+import PluginSupport
 import StoreHTTP
 import Synchronization
 
@@ -21,7 +22,7 @@ public final class RetryStrategy: Sendable {
     public let attempts: Int
     let baseDelayMs: Int
     let maxDelayMs: Int
-    private let tokens: Mutex<Int>
+    private let tokens: Locked<Int>
     let capacity: Int
 
     static let retryCost = 5
@@ -32,7 +33,7 @@ public final class RetryStrategy: Sendable {
         self.baseDelayMs = baseDelayMs
         self.maxDelayMs = maxDelayMs
         self.capacity = budget
-        tokens = Mutex(budget)
+        tokens = Locked(budget)
     }
 
     /// Tokens left in the shared budget.

@@ -23,9 +23,9 @@ final class EventLoop: Sendable {
         var work: [Work] = []
         var stopping = false
     }
-    private let queue = Mutex(Queue())
-    private let thread = Mutex<pthread_t?>(nil)
-    private let stopped = Mutex<(done: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
+    private let queue = Locked(Queue())
+    private let thread = Locked<pthread_t?>(nil)
+    private let stopped = Locked<(done: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
 
     init() throws {
         epollFD = epoll_create1(Int32(EPOLL_CLOEXEC))

@@ -93,7 +93,7 @@ final class ServerShared: Sendable {
     let logger: Logger
     let streams = IdleCounter()
     let connections = IdleCounter()
-    private let shuttingDown = Mutex(false)
+    private let shuttingDown = Locked(false)
 
     init(settings: HTTP2Settings, outboxLimit: Int, handler: HTTP2Handler, logger: Logger) {
         self.settings = settings

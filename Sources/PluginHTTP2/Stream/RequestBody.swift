@@ -1,3 +1,4 @@
+import PluginSupport
 import Synchronization
 
 /// Why a request body or response ended early.
@@ -31,7 +32,7 @@ public final class HTTP2RequestBody: Sendable {
         var unreturnedCredit = 0
         var cancelled = false
     }
-    private let state = Mutex(State())
+    private let state = Locked(State())
     /// Gives consumed bytes back to the flow-control window (posts to the loop).
     private let returnCredit: @Sendable (Int) -> Void
     private static let creditBatch = 32 * 1024

@@ -1,3 +1,4 @@
+import PluginSupport
 import Synchronization
 
 /// Response body bytes waiting for nghttp2, shared by the handler (producer) and the loop
@@ -16,7 +17,7 @@ final class ResponseOutbox: Sendable {
         var cancelled = false
         var pending: Int { chunks.count - head }
     }
-    private let state = Mutex(State())
+    private let state = Locked(State())
     let limit: Int
 
     init(limit: Int = 2) {

@@ -7,7 +7,7 @@ import Synchronization
 /// and a finishing handler can race safely.
 final class GRPCCall: Sendable {
     private let response: HTTP2ResponseWriter
-    private let state = Mutex((headersSent: false, closed: false))
+    private let state = Locked((headersSent: false, closed: false))
 
     init(response: HTTP2ResponseWriter) {
         self.response = response
@@ -66,12 +66,12 @@ final class GRPCCall: Sendable {
 /// (the call's handler); the lock only keeps the deframer's state safe between its awaits.
 final class GRPCRequestReader<Message: ProtoMessage>: RequestMessages, Sendable {
     private let body: HTTP2RequestBody
-    private let state: Mutex<(deframer: GRPCDeframer, ended: Bool)>
+    private let state: Locked<(deframer: GRPCDeframer, ended: Bool)>
     private let encoding: String?
 
     init(body: HTTP2RequestBody, maxMessageSize: Int, encoding: String?) {
         self.body = body
-        self.state = Mutex((GRPCDeframer(maxMessageSize: maxMessageSize), false))
+        self.state = Locked((GRPCDeframer(maxMessageSize: maxMessageSize), false))
         self.encoding = encoding
     }
 

@@ -138,7 +138,7 @@ struct JSONGateway {
 /// OpenStream as JSON lines: `{"result": {"data": "<base64>", ...}}`.
 final class JSONStreamSink: OpenStreamSink, Sendable {
     let response: HTTP2ResponseWriter
-    private let startedFlag = Mutex(false)
+    private let startedFlag = Locked(false)
 
     init(response: HTTP2ResponseWriter) {
         self.response = response
