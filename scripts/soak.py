@@ -44,10 +44,13 @@ def flat(samples, warmup, tolerance=0.10, slack=0):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--minutes", type=float, default=30)
-    ap.add_argument("--warmup", type=float, default=30, help="seconds before the curves are judged")
+    ap.add_argument("--warmup", type=float, help="seconds before the curves are judged (default: a quarter of the run, "
+                    "at least 60 s: the allocator's arenas and the buffer pool fill to their working size first)")
     ap.add_argument("--interval", type=float, default=10)
     ap.add_argument("--json", help="also write the samples and counts here")
     args = ap.parse_args()
+    if args.warmup is None:
+        args.warmup = max(60.0, args.minutes * 60 / 4)
     require_tool("radosgw", "radosgw")
     work = Path(tempfile.mkdtemp(prefix="argo-plugin-soak-"))
     port = free_port_pair()

@@ -39,15 +39,18 @@ public struct PartLogHeader: Codable, Sendable, Equatable {
     public var uploadID: String
     public var partSize: Int64
     public var source: SourceIdentity
+    /// What the upload's parts carry (declared when it was created): a resumed upload keeps it.
+    public var checksums: [String]
 
-    public static let currentVersion = 2
+    public static let currentVersion = 3
 
-    public init(transport: String, key: String, uploadID: String, partSize: Int64, source: SourceIdentity) {
+    public init(transport: String, key: String, uploadID: String, partSize: Int64, source: SourceIdentity, checksums: ChecksumSet = []) {
         self.transport = transport
         self.key = key
         self.uploadID = uploadID
         self.partSize = partSize
         self.source = source
+        self.checksums = checksums.names
     }
 }
 

@@ -12,15 +12,17 @@ public protocol PartTransport: Sendable {
     var transportID: String { get }
     /// Part sizes and counts the store accepts.
     var limits: PartLimits { get }
-    /// Checksums the store wants of every part (the engine computes them from the bytes sent).
-    var partChecksums: ChecksumSet { get }
+    /// Checksums a single PUT carries (the engine computes them from the bytes sent).
+    var objectChecksums: ChecksumSet { get }
     /// The checksum the store reports of whole objects that a download can check (OSS: CRC-64).
     var downloadChecksum: ChecksumSet { get }
 
     /// One PUT of a whole object; checked against `checksums`, sent again if damaged.
     func putObject(_ key: String, body: PartBody, checksums: PartChecksums) async throws
-    func createUpload(_ key: String) async throws -> String
-    /// One part; checked against `checksums`, sent again if damaged.
+    /// Starts a multipart upload, and says which checksums its parts carry (the store's
+    /// cheapest enforced check; a store may want it declared now).
+    func createUpload(_ key: String) async throws -> NewUpload
+    /// One part; checked against the store-checked members of `checksums`, sent again if damaged.
     func uploadPart(_ key: String, uploadID: String, number: Int, body: PartBody, checksums: PartChecksums) async throws -> UploadedPart
     /// Completes the upload and checks the object against its parts; a damaged object is
     /// removed rather than left looking complete.
@@ -72,6 +74,17 @@ public enum PartBody: Sendable {
         case .memory(let b): return Int64(b.count)
         case .file(_, _, let length): return length
         }
+    }
+}
+
+/// A multipart upload just created.
+public struct NewUpload: Sendable, Equatable {
+    public var id: String
+    /// What every part of it carries.
+    public var checksums: ChecksumSet
+    public init(id: String, checksums: ChecksumSet) {
+        self.id = id
+        self.checksums = checksums
     }
 }
 

@@ -23,9 +23,9 @@ public struct UploadEngine: Sendable {
         self.io = io
     }
 
-    /// Checksums logged with each part, so a resumed upload can check its finished parts
-    /// against the file: what the store wants, or CRC-64 when it wants none.
-    var logChecksums: ChecksumSet { transport.partChecksums.isEmpty ? .crc64 : transport.partChecksums }
+    /// Logged with every part (whatever the store checks), so a resumed upload can check its
+    /// finished parts against the file: CRC-64 costs next to nothing in hardware.
+    static let logChecksums: ChecksumSet = .crc64
 
     // MARK: files
 
@@ -47,7 +47,7 @@ public struct UploadEngine: Sendable {
     /// One PUT: small files through a pool buffer (read once), larger ones streamed from the
     /// file (read twice: once for the checksums the request carries, once to send).
     private func putSingle(fd: FileDescriptor, size: Int64, key: String) async throws {
-        let set = transport.partChecksums
+        let set = transport.objectChecksums
         if size <= min(settings.partSize, Int64(pool.limit)) {
             let buffer = try await pool.acquire(size: Int(size))
             let (filled, checksums) = try await io.run(moving: consume buffer) { b, _ in
@@ -116,9 +116,9 @@ public struct UploadEngine: Sendable {
                     for p in ResumePlan.candidates(logged: log!.parts, listed: listed, plan: plan) {
                         // The bytes on disk must still be the bytes that were sent.
                         let (off, len) = plan.range(p.number)
-                        let set = logChecksums
+                        let set = Self.logChecksums
                         let local = try await io.run { token in try Self.checksum(fd, offset: off, length: len, set: set, cancellation: token) }
-                        if Self.sameBytes(local, p.checksums, set) { done[p.number] = p }
+                        if local.matches(p.checksums, in: set) { done[p.number] = p }
                     }
                     resumed = (oldID, log!)
                     Log.transfer.info("\(location): resuming upload \(oldID): \(done.count) of \(plan.partCount) parts already stored and verified")
@@ -129,11 +129,17 @@ public struct UploadEngine: Sendable {
             }
         }
 
-        let id: String
-        if let resumedID = resumed?.id { id = resumedID } else { id = try await transport.createUpload(key) }
+        let upload: NewUpload
+        if let resumed {
+            upload = NewUpload(id: resumed.id, checksums: ChecksumSet(names: resumed.log.header.checksums) ?? [])
+        } else {
+            upload = try await transport.createUpload(key)
+        }
+        let id = upload.id
         var writer: PartLogWriter?
         if settings.resume {
-            let header = PartLogHeader(transport: transportID, key: key, uploadID: id, partSize: plan.partSize, source: source)
+            let header = PartLogHeader(transport: transportID, key: key, uploadID: id, partSize: plan.partSize, source: source,
+                                       checksums: upload.checksums)
             let resumedLog = resumed?.log
             do {
                 writer = try await io.run { try resumedLog.map { try logs.reopen($0) } ?? logs.create(header) }
@@ -151,7 +157,7 @@ public struct UploadEngine: Sendable {
                 let todo = (1...plan.partCount).filter { done[$0] == nil }
                 let inFlight = max(1, min(settings.concurrency, Int(Int64(pool.limit) / plan.partSize)))
                 let buffered = plan.partSize <= Int64(pool.limit)
-                let set = transport.partChecksums.union(logChecksums)
+                let set = upload.checksums.union(Self.logChecksums)
                 try await forEachConcurrently(todo, limit: inFlight) { [self, writer] n in
                     let (off, len) = plan.range(n)
                     let part: UploadedPart
@@ -212,19 +218,6 @@ public struct UploadEngine: Sendable {
         error is CancellationError || Task.isCancelled
     }
 
-    static func sameBytes(_ a: PartChecksums, _ b: PartChecksums, _ set: ChecksumSet) -> Bool {
-        var compared = false
-        if set.contains(.md5) {
-            guard let x = a.md5, let y = b.md5, x == y else { return false }
-            compared = true
-        }
-        if set.contains(.crc64) {
-            guard let x = a.crc64, let y = b.crc64, x == y else { return false }
-            compared = true
-        }
-        return compared
-    }
-
     // MARK: streams
 
     /// Uploads bytes of unknown length (SaveStream): parts fill one at a time and go out
@@ -234,14 +227,13 @@ public struct UploadEngine: Sendable {
         let location = transport.locate(key)
         let partSize = Int(min(max(settings.partSize, transport.limits.minPartSize), Int64(pool.limit)))
         let maxParts = transport.limits.maxParts
-        let set = transport.partChecksums
         // The buffer being filled belongs to this function until handed to a part task; on any
         // exit it goes back to the pool (a leaked buffer would shrink the budget for good).
         var owned: [UInt8]? = try await pool.acquire(size: partSize)
         defer { if let b = owned.take() { pool.release(b) } }
         var filled = 0
         var total: Int64 = 0
-        var uploadID: String?
+        var upload: NewUpload?
         var partNumber = 0
         let book = PartBook(done: [:])
         let progress = TransferProgress("upload \(location) (stream)", total: nil, parts: nil)
@@ -253,7 +245,7 @@ public struct UploadEngine: Sendable {
                         let handoff = MovedValue(b)
                         var handedOver = false
                         defer { if !handedOver { pool.release(handoff.take()) } }
-                        if uploadID == nil { uploadID = try await transport.createUpload(key) }
+                        if upload == nil { upload = try await transport.createUpload(key) }
                         partNumber += 1
                         guard partNumber <= maxParts else {
                             throw ArtifactError.unsupported("\(location): the stream is longer than \(maxParts) parts of \(Quantities.formatBytes(Int64(partSize))); raise multipart.partSize")
@@ -262,7 +254,7 @@ public struct UploadEngine: Sendable {
                             try await group.next()
                             running -= 1
                         }
-                        let (id, n) = (uploadID!, partNumber)
+                        let (id, set, n) = (upload!.id, upload!.checksums, partNumber)
                         running += 1
                         handedOver = true
                         group.addTask {
@@ -302,23 +294,23 @@ public struct UploadEngine: Sendable {
                             total += Int64(n)
                         }
                     }
-                    if uploadID == nil {
+                    if upload == nil {
                         let bytes = owned![..<filled]
-                        try await transport.putObject(key, body: .memory(bytes), checksums: PartChecksums.compute(bytes, set))
+                        try await transport.putObject(key, body: .memory(bytes), checksums: PartChecksums.compute(bytes, transport.objectChecksums))
                         progress.add(bytes: Int64(filled))
                     } else {
                         try await dispatch(owned.take()!, length: filled)
                     }
                     try await group.waitForAll()
                 }
-                if let id = uploadID { try await transport.completeUpload(key, uploadID: id, parts: book.parts) }
+                if let id = upload?.id { try await transport.completeUpload(key, uploadID: id, parts: book.parts) }
             }
             progress.finish("done")
             return total
         } catch {
             progress.finish("failed")
             // A stream has no checkpoint to resume from: whatever the reason, drop its parts.
-            if let id = uploadID { await Cleanup.run("abort the upload of \(location)") { try await transport.abortUpload(key, uploadID: id) } }
+            if let id = upload?.id { await Cleanup.run("abort the upload of \(location)") { try await transport.abortUpload(key, uploadID: id) } }
             throw error
         }
     }

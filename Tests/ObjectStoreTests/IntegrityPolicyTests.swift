@@ -1,5 +1,6 @@
 import ArtifactCore
 import Checksums
+import Foundation
 import StoreHTTP
 import Transfer
 import XCTest
@@ -10,35 +11,83 @@ final class IntegrityPolicyTests: XCTestCase {
         HTTPResponse(status: 200, headers: headers, body: Array(body.utf8), bodyLength: 0)
     }
 
+    let s3Wire = S3Dialect(region: "us-east-1").checksumWire
+    let ossWire = OSSDialect(region: "cn-hangzhou").checksumWire
+
     func testETagComparedOnlyWhenItIsAnMD5() throws {
-        let policy = S3Dialect(region: "us-east-1").integrity(.auto)
-        let sent = PartChecksums.compute(Array("part bytes".utf8)[...], policy.checksums)
+        let wire = s3Wire
+        let sent = PartChecksums.compute(Array("part bytes".utf8)[...], .md5)
         let other = "\"0123456789abcdef0123456789abcdef\""
-        XCTAssertEqual(policy.requestHeaders(sent).map(\.0), ["Content-MD5"])
-        XCTAssertNoThrow(try policy.verify(response([("ETag", "\"\(sent.md5!.hex)\"")]), sent, what: "s3://b/k"))
-        XCTAssertThrowsError(try policy.verify(response([("ETag", other)]), sent, what: "s3://b/k")) { XCTAssertTrue($0 is IntegrityMismatch) }
+        XCTAssertEqual(wire.requestChecks(sent).headers.map(\.0), ["Content-MD5"])
+        XCTAssertNil(wire.requestChecks(sent).payloadHash)
+        XCTAssertNoThrow(try wire.verify(response([("ETag", "\"\(sent.md5!.hex)\"")]), sent, what: "s3://b/k"))
+        XCTAssertThrowsError(try wire.verify(response([("ETag", other)]), sent, what: "s3://b/k")) { XCTAssertTrue($0 is IntegrityMismatch) }
         // SSE-KMS and SSE-C ETags are not MD5s of the data.
-        XCTAssertNoThrow(try policy.verify(response([("ETag", other), ("x-amz-server-side-encryption", "aws:kms")]), sent, what: "s3://b/k"))
-        XCTAssertNoThrow(try policy.verify(response([("ETag", other), ("x-amz-server-side-encryption-customer-algorithm", "AES256")]), sent, what: "s3://b/k"))
-        XCTAssertThrowsError(try policy.verify(response([("ETag", other), ("x-amz-server-side-encryption", "AES256")]), sent, what: "s3://b/k"))
+        XCTAssertNoThrow(try wire.verify(response([("ETag", other), ("x-amz-server-side-encryption", "aws:kms")]), sent, what: "s3://b/k"))
+        XCTAssertNoThrow(try wire.verify(response([("ETag", other), ("x-amz-server-side-encryption-customer-algorithm", "AES256")]), sent, what: "s3://b/k"))
+        XCTAssertThrowsError(try wire.verify(response([("ETag", other), ("x-amz-server-side-encryption", "AES256")]), sent, what: "s3://b/k"))
         // multipart-style ETags are never compared with a part's MD5
-        XCTAssertNoThrow(try policy.verify(response([("ETag", "\"abc-3\"")]), sent, what: "s3://b/k"))
+        XCTAssertNoThrow(try wire.verify(response([("ETag", "\"abc-3\"")]), sent, what: "s3://b/k"))
+    }
+
+    func testSignedSHA256AndCRCHeaders() throws {
+        let bytes = Array("part bytes".utf8)
+        let sha = PartChecksums.compute(bytes[...], [.sha256, .crc64])
+        XCTAssertEqual(s3Wire.requestChecks(sha).payloadHash, Digest.sha256(bytes).hex)
+        XCTAssertTrue(s3Wire.requestChecks(sha).headers.isEmpty, "CRC-64 is only logged on S3")
+        XCTAssertTrue(s3Wire.createHeaders(.sha256).isEmpty)
+        XCTAssertNil(s3Wire.completeElement(sha))
+
+        let c = PartChecksums.compute(bytes[...], .crc32c)
+        let b64 = Data(CRC32.bigEndianBytes(CRC32.checksum(.castagnoli, bytes))).base64EncodedString()
+        XCTAssertEqual(s3Wire.requestChecks(c).headers.first?.0, "x-amz-checksum-crc32c")
+        XCTAssertEqual(s3Wire.requestChecks(c).headers.first?.1, b64)
+        XCTAssertEqual(s3Wire.createHeaders(.crc32c).first?.1, "CRC32C")
+        XCTAssertEqual(s3Wire.completeElement(c)?.name, "ChecksumCRC32C")
+        XCTAssertEqual(s3Wire.createHeaders(.crc32).first?.1, "CRC32")
+        // the store's echo must be ours
+        XCTAssertNoThrow(try s3Wire.verify(response([("x-amz-checksum-crc32c", b64)]), c, what: "part 1"))
+        XCTAssertThrowsError(try s3Wire.verify(response([("x-amz-checksum-crc32c", "AAAAAA==")]), c, what: "part 1")) { XCTAssertTrue($0 is IntegrityMismatch) }
+        // OSS has no such headers: nothing of it is sent
+        XCTAssertTrue(ossWire.requestChecks(c).headers.isEmpty)
+        XCTAssertNil(ossWire.requestChecks(sha).payloadHash)
+    }
+
+    func testCompositeCRCOfTheCompletedObject() throws {
+        let a: [UInt8] = Array(repeating: 1, count: 1000), b: [UInt8] = Array(repeating: 2, count: 333)
+        let ca = PartChecksums.compute(a[...], .crc32c), cb = PartChecksums.compute(b[...], .crc32c)
+        let parts = [UploadedPart(number: 1, etag: "e1", length: 1000, checksums: ca), UploadedPart(number: 2, etag: "e2", length: 333, checksums: cb)]
+        let composite = Data(CRC32.bigEndianBytes(CRC32.composite(.castagnoli, parts: [ca.crc32c!, cb.crc32c!]))).base64EncodedString() + "-2"
+        func answer(_ v: String) -> HTTPResponse {
+            response([], body: "<CompleteMultipartUploadResult><ETag>\"x-2\"</ETag><ChecksumCRC32C>\(v)</ChecksumCRC32C></CompleteMultipartUploadResult>")
+        }
+        XCTAssertNoThrow(try s3Wire.verifyObject(answer(composite), parts: parts, location: "s3://b/k"))
+        XCTAssertThrowsError(try s3Wire.verifyObject(answer("AAAAAA==-2"), parts: parts, location: "s3://b/k"))
     }
 
     func testCRC64OfPartsAndObject() throws {
-        let policy = OSSDialect(region: "cn-hangzhou").integrity(.crc64)
-        XCTAssertEqual(policy.checksums, .crc64)
+        let wire = ossWire
         let a: [UInt8] = Array(repeating: 1, count: 1000), b: [UInt8] = Array(repeating: 2, count: 333)
         let ca = PartChecksums.compute(a[...], .crc64), cb = PartChecksums.compute(b[...], .crc64)
-        XCTAssertThrowsError(try policy.verify(response([(OSSDialect.crc64Header, String(ca.crc64! ^ 1))]), ca, what: "part 1 of oss://b/k"))
-        XCTAssertNoThrow(try policy.verify(response([(OSSDialect.crc64Header, String(ca.crc64!))]), ca, what: "part 1 of oss://b/k"))
+        XCTAssertThrowsError(try wire.verify(response([(OSSDialect.crc64Header, String(ca.crc64! ^ 1))]), ca, what: "part 1 of oss://b/k"))
+        XCTAssertNoThrow(try wire.verify(response([(OSSDialect.crc64Header, String(ca.crc64!))]), ca, what: "part 1 of oss://b/k"))
         let whole = CRC64.checksum(a + b)
         let parts = [UploadedPart(number: 1, etag: "e1", length: 1000, checksums: ca), UploadedPart(number: 2, etag: "e2", length: 333, checksums: cb)]
-        XCTAssertNoThrow(try policy.verifyObject(response([(OSSDialect.crc64Header, String(whole))]), parts: parts, location: "oss://b/k"))
-        XCTAssertThrowsError(try policy.verifyObject(response([(OSSDialect.crc64Header, String(whole ^ 1))]), parts: parts, location: "oss://b/k"))
-        XCTAssertThrowsError(try policy.verifyObject(response([], body: "<CompleteMultipartUploadResult><ETag>\"x-3\"</ETag></CompleteMultipartUploadResult>"),
-                                                     parts: parts, location: "oss://b/k")) { e in
+        XCTAssertNoThrow(try wire.verifyObject(response([(OSSDialect.crc64Header, String(whole))]), parts: parts, location: "oss://b/k"))
+        XCTAssertThrowsError(try wire.verifyObject(response([(OSSDialect.crc64Header, String(whole ^ 1))]), parts: parts, location: "oss://b/k"))
+        XCTAssertThrowsError(try wire.verifyObject(response([], body: "<CompleteMultipartUploadResult><ETag>\"x-3\"</ETag></CompleteMultipartUploadResult>"),
+                                                   parts: parts, location: "oss://b/k")) { e in
             XCTAssertTrue("\(e)".contains("reports 3 parts, 2 were sent"), "\(e)")
+        }
+    }
+
+    /// The probe's wrong values really are wrong, and its right ones right.
+    func testProbeChecksums() {
+        for check in [ChecksumSet.crc32c, .sha256] {
+            let (right, wrong) = IntegrityProbe.probeChecksums(check)
+            XCTAssertEqual(right, PartChecksums.compute(IntegrityProbe.body[...], check))
+            XCTAssertNotEqual(right, wrong)
+            XCTAssertEqual(right.set, wrong.set)
         }
     }
 }
@@ -66,11 +115,16 @@ final class DialectTests: XCTestCase {
     }
 
     func testIntegrityFollowsTheSetting() {
-        XCTAssertEqual(s3.integrity(.auto), IntegrityPolicy(contentMD5: true, crc64Header: nil))
-        XCTAssertEqual(s3.integrity(.crc64), .none, "S3 stores verify no CRC-64")
-        XCTAssertEqual(oss.integrity(.auto), IntegrityPolicy(contentMD5: true, crc64Header: OSSDialect.crc64Header))
-        XCTAssertEqual(oss.integrity(.crc64), IntegrityPolicy(contentMD5: false, crc64Header: OSSDialect.crc64Header))
-        XCTAssertEqual(oss.integrity(.none).checksums, [])
+        XCTAssertEqual(s3.integrity(.auto).parts, .learnedFromStore, "S3 stores differ: auto learns what this one enforces")
+        XCTAssertEqual(s3.integrity(.auto).object, .md5, "single PUTs keep Content-MD5, which every store verifies")
+        XCTAssertEqual(s3.integrity(.sha256).parts, .fixed(.sha256))
+        XCTAssertEqual(s3.integrity(.crc32c).parts, .fixed(.crc32c))
+        XCTAssertEqual(s3.integrity(.none).parts, .fixed([]))
+        XCTAssertEqual(oss.integrity(.auto).parts, .fixed(.crc64), "OSS reports the CRC-64 of every part")
+        XCTAssertEqual(oss.integrity(.auto).object, [.md5, .crc64])
+        XCTAssertEqual(oss.integrity(.crc64).object, .crc64)
+        XCTAssertEqual(oss.integrity(.md5).parts, .fixed(.md5))
+        XCTAssertEqual(oss.integrity(.none).object, [])
     }
 
     func testRestoreRequestsDiffer() {

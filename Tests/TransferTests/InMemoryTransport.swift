@@ -26,6 +26,8 @@ final class InMemoryTransport: PartTransport, Sendable {
     }
     let state = Locked(State())
     let limits: PartLimits
+    /// What single PUTs and the parts of new uploads carry.
+    let objectChecksums: ChecksumSet
     let partChecksums: ChecksumSet
     var downloadChecksum: ChecksumSet { .crc64 }
     var transportID: String { "mem://test/bucket" }
@@ -34,6 +36,7 @@ final class InMemoryTransport: PartTransport, Sendable {
                                          maxObjectSize: 1 << 40, storeName: "memory"),
          checksums: ChecksumSet = [.md5, .crc64]) {
         self.limits = limits
+        objectChecksums = checksums
         partChecksums = checksums
     }
 
@@ -54,18 +57,19 @@ final class InMemoryTransport: PartTransport, Sendable {
     func putObject(_ key: String, body: PartBody, checksums: PartChecksums) async throws {
         called("PutObject")
         let data = try Self.bytes(body)
-        guard PartChecksums.compute(data[...], partChecksums) == checksums else { throw ArtifactError.corrupted("put of \(key)") }
+        guard PartChecksums.compute(data[...], objectChecksums) == checksums else { throw ArtifactError.corrupted("put of \(key)") }
         state.withLock { $0.objects[key] = data }
     }
 
-    func createUpload(_ key: String) async throws -> String {
+    func createUpload(_ key: String) async throws -> NewUpload {
         called("CreateMultipartUpload")
-        return state.withLock { s in
+        let id = state.withLock { s in
             s.nextUpload += 1
             let id = "upload-\(s.nextUpload)"
             s.uploads[id] = Upload(key: key)
             return id
         }
+        return NewUpload(id: id, checksums: partChecksums)
     }
 
     struct Dropped: Error {}
@@ -75,7 +79,10 @@ final class InMemoryTransport: PartTransport, Sendable {
         if state.withLock({ $0.cancelPartOnce.remove(number) != nil }) { throw CancellationError() }
         if state.withLock({ $0.failPartOnce.remove(number) != nil }) { throw ArtifactError.store("SlowDown after every retry") }
         let data = try Self.bytes(body)
-        guard PartChecksums.compute(data[...], partChecksums) == checksums else { throw ArtifactError.corrupted("part \(number)") }
+        // The part's checksums are checked against its bytes (the engine also adds CRC-64 for its log).
+        guard PartChecksums.compute(data[...], checksums.set) == checksums, checksums.set.isSuperset(of: partChecksums) else {
+            throw ArtifactError.corrupted("part \(number)")
+        }
         return try state.withLock { s in
             guard s.uploads[uploadID] != nil else { throw ArtifactError.store("NoSuchUpload") }
             s.uploads[uploadID]!.parts[number] = data

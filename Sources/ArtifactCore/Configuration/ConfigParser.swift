@@ -122,7 +122,14 @@ public enum ConfigParser {
             if let v = try m.size("partSize", min: 100 << 10) { c.multipart.partSize = v }
             if let v = try m.int("concurrency", min: 1, max: 64) { c.multipart.concurrency = v }
             if let v = try m.size("memoryLimit", min: 1 << 20) { c.multipart.memoryLimit = v }
-            if let v = try m.oneOf("checksum", MultipartSettings.ChecksumKind.self) { c.multipart.checksum = v }
+            if let v = try m.oneOf("checksum", MultipartSettings.ChecksumKind.self) {
+                let allowed = MultipartSettings.ChecksumKind.allowed(for: provider)
+                guard allowed.contains(v) else {
+                    throw ConfigError("multipart.checksum", "\(v.rawValue) is not a check \(provider == .oss ? "OSS" : "an S3 store") verifies; use one of \(allowed.map(\.rawValue).joined(separator: ", "))",
+                                      line: m.line(of: "checksum"))
+                }
+                c.multipart.checksum = v
+            }
             if let v = try m.bool("resume") { c.multipart.resume = v }
             if let v = try m.string("checkpointDir") {
                 guard v.hasPrefix("/") else { throw ConfigError("multipart.checkpointDir", "must be an absolute path, got \(Echo.quoted(v))", line: m.line(of: "checkpointDir")) }

@@ -100,12 +100,33 @@ public struct MultipartSettings: Sendable, Hashable {
     public var resume = true
     public var checkpointDir: String?
 
+    /// How every part of an upload is verified. A check the store does not enforce is no check:
+    /// `auto` uses only what the store verifies (or what its answer lets the plugin compare).
     public enum ChecksumKind: String, Sendable, Hashable, CaseIterable {
-        /// Content-MD5 on S3, CRC64 on OSS (plus Content-MD5).
+        /// The cheapest check the store enforces: on S3 stores learned once per store and
+        /// process (CRC-32C, else signed SHA-256, else Content-MD5); on OSS, CRC-64 compared
+        /// with the store's answer. Single PUTs keep Content-MD5, which every store enforces.
         case auto
+        /// Content-MD5 on every request (and the ETag compared).
         case md5
+        /// S3: the payload's SHA-256 signed (SigV4); the store recomputes it.
+        case sha256
+        /// S3: `x-amz-checksum-crc32`.
+        case crc32
+        /// S3: `x-amz-checksum-crc32c`.
+        case crc32c
+        /// OSS: CRC-64 of every part and of the object, compared with the store's answer.
         case crc64
         case none
+
+        /// The settings a provider takes (the others name another store's check).
+        public static func allowed(for provider: PluginConfiguration.Provider) -> [ChecksumKind] {
+            switch provider {
+            case .oss: return [.auto, .md5, .crc64, .none]
+            case .s3: return [.auto, .md5, .sha256, .crc32, .crc32c, .none]
+            case .file: return allCases
+            }
+        }
     }
 }
 

@@ -44,13 +44,14 @@ extension ObjectStoreClient {
         return r.status == 404 ? nil : r
     }
 
-    /// PutObject; `checkHeaders` let the store check the bytes (Content-MD5), `verify` checks its
-    /// answer (a mismatch sends the object again).
-    public func putObject(_ key: String, body: OperationBody, checkHeaders: [(String, String)] = [], extraHeaders: [(String, String)] = [],
+    /// PutObject; `checks` let the store check the bytes (Content-MD5, a checksum header, the
+    /// signed SHA-256), `verify` checks its answer (a mismatch sends the object again).
+    public func putObject(_ key: String, body: OperationBody, checks: RequestChecks = .none, extraHeaders: [(String, String)] = [],
                           verify: (@Sendable (HTTPResponse) throws -> Void)? = nil) async throws -> HTTPResponse {
         var op = StoreOperation("PutObject", "PUT", key: key)
         op.body = body
-        op.headers = extraHeaders + [("Content-Length", String(body.length))] + checkHeaders
+        op.headers = extraHeaders + [("Content-Length", String(body.length))] + checks.headers
+        op.payloadHash = checks.payloadHash
         op.verify = verify
         return try await send(op)
     }
@@ -151,25 +152,42 @@ extension ObjectStoreClient {
     }
 
     /// UploadPart; the response carries the part's ETag (and checksum headers).
-    public func uploadPart(_ key: String, uploadID: String, partNumber: Int, body: OperationBody, checkHeaders: [(String, String)],
-                           verify: (@Sendable (HTTPResponse) throws -> Void)? = nil) async throws -> HTTPResponse {
+    /// `retriesDamaged: false` (the integrity probe): a BadDigest answer is the answer.
+    public func uploadPart(_ key: String, uploadID: String, partNumber: Int, body: OperationBody, checks: RequestChecks,
+                           retriesDamaged: Bool = true, verify: (@Sendable (HTTPResponse) throws -> Void)? = nil) async throws -> HTTPResponse {
         var op = StoreOperation("UploadPart", "PUT", key: key)
         op.query = [("partNumber", String(partNumber)), ("uploadId", uploadID)]
         op.body = body
-        op.headers = [("Content-Length", String(body.length))] + checkHeaders
+        op.headers = [("Content-Length", String(body.length))] + checks.headers
+        op.payloadHash = checks.payloadHash
+        op.retriesDamaged = retriesDamaged
         op.verify = verify
         return try await send(op)
     }
 
-    public struct CompletedPart: Sendable, Codable, Equatable {
+    public struct CompletedPart: Sendable, Equatable {
         public var number: Int
         public var etag: String
+        /// The part's checksum element (`ChecksumCRC32C`, base64) when the upload declared one.
+        public var checksum: (name: String, value: String)?
+
+        public init(number: Int, etag: String, checksum: (name: String, value: String)? = nil) {
+            self.number = number
+            self.etag = etag
+            self.checksum = checksum
+        }
+
+        public static func == (a: Self, b: Self) -> Bool {
+            a.number == b.number && a.etag == b.etag && a.checksum?.name == b.checksum?.name && a.checksum?.value == b.checksum?.value
+        }
     }
 
     public func completeMultipartUpload(_ key: String, uploadID: String, parts: [CompletedPart]) async throws -> HTTPResponse {
         var xml = "<CompleteMultipartUpload>"
         for p in parts.sorted(by: { $0.number < $1.number }) {
-            xml += "<Part><PartNumber>\(p.number)</PartNumber><ETag>\(XMLReader.escape(p.etag))</ETag></Part>"
+            xml += "<Part><PartNumber>\(p.number)</PartNumber><ETag>\(XMLReader.escape(p.etag))</ETag>"
+            if let c = p.checksum { xml += "<\(c.name)>\(XMLReader.escape(c.value))</\(c.name)>" }
+            xml += "</Part>"
         }
         xml += "</CompleteMultipartUpload>"
         let r = try await send(Self.xmlOperation("CompleteMultipartUpload", "POST", key: key, query: [("uploadId", uploadID)], xml: xml, contentMD5: false))

@@ -15,14 +15,14 @@ struct BucketPartTransport: PartTransport {
     func locate(_ key: String) -> String { client.locate(key) }
     var transportID: String { "\(client.dialect.locationScheme)://\(client.address.endpointHost)/\(client.address.bucket)" }
     var limits: PartLimits { client.dialect.limits }
-    var partChecksums: ChecksumSet { integrity.checksums }
-    var downloadChecksum: ChecksumSet { integrity.crc64Header != nil ? .crc64 : [] }
+    var objectChecksums: ChecksumSet { integrity.object }
+    var downloadChecksum: ChecksumSet { integrity.wire.crc64Header != nil ? .crc64 : [] }
 
     func putObject(_ key: String, body: PartBody, checksums: PartChecksums) async throws {
-        let (integrity, what) = (self.integrity, locate(key))
+        let (wire, what) = (integrity.wire, locate(key))
         do {
-            _ = try await client.putObject(key, body: OperationBody(body), checkHeaders: integrity.requestHeaders(checksums),
-                                           extraHeaders: objectHeaders, verify: { try integrity.verify($0, checksums, what: what) })
+            _ = try await client.putObject(key, body: OperationBody(body), checks: wire.requestChecks(checksums),
+                                           extraHeaders: objectHeaders, verify: { try wire.verify($0, checksums, what: what) })
         } catch let e as IntegrityMismatch {
             // Damaged on every attempt: remove it rather than leave it looking complete.
             await Cleanup.run("remove the damaged object \(what)") { try await client.deleteObject(key) }
@@ -30,17 +30,26 @@ struct BucketPartTransport: PartTransport {
         }
     }
 
-    func createUpload(_ key: String) async throws -> String {
-        try await client.createMultipartUpload(key, extraHeaders: objectHeaders)
+    func createUpload(_ key: String) async throws -> NewUpload {
+        let checks: ChecksumSet
+        switch integrity.parts {
+        case .fixed(let set):
+            checks = set
+            IntegrityProbe.shared.announce(set, storeID: transportID, reason: integrity.reason)
+        case .learnedFromStore:
+            checks = await IntegrityProbe.shared.partChecks(client: client, key: key, storeID: transportID)
+        }
+        let id = try await client.createMultipartUpload(key, extraHeaders: objectHeaders + integrity.wire.createHeaders(checks))
+        return NewUpload(id: id, checksums: checks)
     }
 
     func uploadPart(_ key: String, uploadID: String, number: Int, body: PartBody, checksums: PartChecksums) async throws -> UploadedPart {
-        let (integrity, what) = (self.integrity, "part \(number) of \(locate(key))")
+        let (wire, what) = (integrity.wire, "part \(number) of \(locate(key))")
         let r: HTTPResponse
         do {
             r = try await client.uploadPart(key, uploadID: uploadID, partNumber: number, body: OperationBody(body),
-                                            checkHeaders: integrity.requestHeaders(checksums),
-                                            verify: { try integrity.verify($0, checksums, what: what) })
+                                            checks: wire.requestChecks(checksums),
+                                            verify: { try wire.verify($0, checksums, what: what) })
         } catch let e as IntegrityMismatch {
             throw ArtifactError.corrupted(e.message)
         }
@@ -56,7 +65,10 @@ struct BucketPartTransport: PartTransport {
     func completeUpload(_ key: String, uploadID: String, parts: [UploadedPart]) async throws {
         let r: HTTPResponse
         do {
-            r = try await client.completeMultipartUpload(key, uploadID: uploadID, parts: parts.map { .init(number: $0.number, etag: $0.etag) })
+            let wire = integrity.wire
+            r = try await client.completeMultipartUpload(key, uploadID: uploadID, parts: parts.map {
+                .init(number: $0.number, etag: $0.etag, checksum: wire.completeElement($0.checksums))
+            })
         } catch let e as StoreError where e.kind == .noSuchUpload {
             guard let head = try await client.headResponse(key), let etag = head.header("ETag")?.trimming("\""),
                   etag.hasSuffix("-\(parts.count)"), Int64(head.header("Content-Length") ?? "") == parts.reduce(0, { $0 + $1.length }) else {
@@ -64,11 +76,11 @@ struct BucketPartTransport: PartTransport {
             }
             Log.transfer.notice("\(locate(key)): completion answered NoSuchUpload after a retry, and the object shows our \(parts.count) parts: completed")
             var answer = HTTPResponse(status: 200, headers: [], body: Array("<CompleteMultipartUploadResult><ETag>\(etag)</ETag></CompleteMultipartUploadResult>".utf8), bodyLength: 0)
-            if let h = integrity.crc64Header, let crc = head.header(h) { answer.headers.append((h, crc)) }
+            if let h = integrity.wire.crc64Header, let crc = head.header(h) { answer.headers.append((h, crc)) }
             r = answer
         }
         do {
-            try integrity.verifyObject(r, parts: parts, location: locate(key))
+            try integrity.wire.verifyObject(r, parts: parts, location: locate(key))
         } catch {
             // A completed object that fails its checks is removed rather than left looking complete.
             await Cleanup.run("remove the damaged object \(locate(key))") { try await client.deleteObject(key) }
@@ -90,7 +102,7 @@ struct BucketPartTransport: PartTransport {
 
     func getObject(_ key: String, range: ByteRange?, ifMatch: String?, segment: Int) async throws -> any ObjectBodyStream {
         let s = try await client.getStream(key, range: range, ifMatch: ifMatch, segment: segment)
-        return StreamedObjectBody(response: s, crc64Header: integrity.crc64Header)
+        return StreamedObjectBody(response: s, crc64Header: integrity.wire.crc64Header)
     }
 
     func retryPause(after error: any Error, attempt: Int) -> Duration? {

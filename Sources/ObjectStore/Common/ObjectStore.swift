@@ -144,8 +144,7 @@ public final class ObjectStore: ArtifactStore {
         let attempted = Locked(Set<String>())
         let up = try await uploader()
         let objectHeaders = self.objectHeaders
-        let emptyMarker = PartChecksums.compute([UInt8]()[...], integrity.checksums)
-        let markerHeaders = integrity.requestHeaders(emptyMarker)
+        let markerChecks = integrity.wire.requestChecks(PartChecksums.compute([UInt8]()[...], integrity.object))
         do {
             try await forEachConcurrently(files, limit: 16) { f in
                 let objectKey = prefix + f.relativeKey
@@ -153,7 +152,7 @@ public final class ObjectStore: ArtifactStore {
                 if let path = f.path {
                     _ = try await up.upload(file: path, to: objectKey)
                 } else {
-                    _ = try await client.putObject(objectKey, body: .none, checkHeaders: markerHeaders, extraHeaders: objectHeaders)
+                    _ = try await client.putObject(objectKey, body: .none, checks: markerChecks, extraHeaders: objectHeaders)
                 }
             }
         } catch {

@@ -39,7 +39,7 @@ public struct StoreOperation: Sendable {
     public var query: [(String, String)] = []
     public var headers: [(String, String)] = []
     public var body: OperationBody = .none
-    /// SHA-256 of the body to sign it, nil for UNSIGNED-PAYLOAD (object data: Content-MD5 guards it).
+    /// SHA-256 of the body to sign it, nil for UNSIGNED-PAYLOAD (object data: its checksums guard it).
     public var payloadHash: String?
     /// Largest answer body kept in memory.
     public var responseLimit = 16 << 20
@@ -50,6 +50,8 @@ public struct StoreOperation: Sendable {
     /// Clean-up (aborting an upload, deleting what a failed Save wrote): worth more attempts,
     /// since nothing else will remove what it leaves behind.
     public var cleanup = false
+    /// False: a BadDigest answer is final (the integrity probe wants it, not a retry).
+    public var retriesDamaged = true
     /// Checks a 2xx answer against what was sent; an `IntegrityMismatch` sends the request again.
     public var verify: (@Sendable (HTTPResponse) throws -> Void)?
 
@@ -165,6 +167,7 @@ public final class ObjectStoreClient: Sendable {
                 case .failure(var e):
                     if e.kind == .credentialsRejected { credentials.invalidate() }
                     e.attempts = attempt
+                    if e.kind == .badDigest && !op.retriesDamaged { throw e }
                     guard let pause = retry.retry(after: RetryStrategy.classify(e), attempt: attempt, idempotent: op.idempotent,
                                                   cleanup: op.cleanup) else { throw e }
                     Log.store.notice("\(op.name) \(locate(op.key)): \(e.code) (HTTP \(e.status)), retrying (attempt \(attempt + 1) of \(retry.attempts(cleanup: op.cleanup)))")

@@ -35,6 +35,8 @@ public protocol StoreDialect: Sendable {
     var encodesListTokens: Bool { get }
     /// What `multipart.checksum` means on this store.
     func integrity(_ setting: MultipartSettings.ChecksumKind) -> IntegrityPolicy
+    /// How checksums are written in requests and read from answers.
+    var checksumWire: ChecksumWire { get }
     /// The header that carries a new object's storage class.
     func storageClassHeader(_ storageClass: String) -> (String, String)
     /// The storage class lifecycle transitions go to when none is configured.

@@ -69,13 +69,18 @@ public struct OSSDialect: StoreDialect {
         OSSErrorCode(rawValue: code)?.kind ?? StoreErrorKind.fromStatus(status)
     }
 
-    /// auto: Content-MD5 and CRC-64 (both verified by OSS).
+    public var checksumWire: ChecksumWire { ChecksumWire(amzChecksums: false, crc64Header: Self.crc64Header) }
+
+    /// auto: parts by CRC-64 (in hardware), compared with the CRC-64 OSS reports of each part
+    /// and of the object; a single PUT also carries Content-MD5, so OSS refuses damaged bytes
+    /// before the object is visible.
     public func integrity(_ setting: MultipartSettings.ChecksumKind) -> IntegrityPolicy {
+        let w = checksumWire
         switch setting {
-        case .auto: return IntegrityPolicy(contentMD5: true, crc64Header: Self.crc64Header)
-        case .md5: return IntegrityPolicy(contentMD5: true, crc64Header: nil)
-        case .crc64: return IntegrityPolicy(contentMD5: false, crc64Header: Self.crc64Header)
-        case .none: return .none
+        case .auto: return IntegrityPolicy(object: [.md5, .crc64], parts: .fixed(.crc64), wire: w)
+        case .md5: return IntegrityPolicy(object: .md5, parts: .fixed(.md5), wire: w)
+        case .crc64: return IntegrityPolicy(object: .crc64, parts: .fixed(.crc64), wire: w)
+        case .sha256, .crc32, .crc32c, .none: return IntegrityPolicy(object: [], parts: .fixed([]), wire: w)
         }
     }
 

@@ -67,11 +67,20 @@ public struct S3Dialect: StoreDialect {
         S3ErrorCode(rawValue: code)?.kind ?? StoreErrorKind.fromStatus(status)
     }
 
-    /// Content-MD5 is what every S3 store verifies.
+    /// CRCs in `x-amz-checksum-*` headers; no CRC-64 answer header.
+    public var checksumWire: ChecksumWire { ChecksumWire(amzChecksums: true, crc64Header: nil) }
+
+    /// S3 stores differ in what they enforce: `auto` learns it per store (parts) and keeps
+    /// Content-MD5, which every S3 store verifies, for single PUTs.
     public func integrity(_ setting: MultipartSettings.ChecksumKind) -> IntegrityPolicy {
+        let w = checksumWire
         switch setting {
-        case .auto, .md5: return IntegrityPolicy(contentMD5: true, crc64Header: nil)
-        case .crc64, .none: return .none
+        case .auto: return IntegrityPolicy(object: .md5, parts: .learnedFromStore, wire: w)
+        case .md5: return IntegrityPolicy(object: .md5, parts: .fixed(.md5), wire: w)
+        case .sha256: return IntegrityPolicy(object: .sha256, parts: .fixed(.sha256), wire: w)
+        case .crc32: return IntegrityPolicy(object: .crc32, parts: .fixed(.crc32), wire: w)
+        case .crc32c: return IntegrityPolicy(object: .crc32c, parts: .fixed(.crc32c), wire: w)
+        case .crc64, .none: return IntegrityPolicy(object: [], parts: .fixed([]), wire: w)
         }
     }
 
