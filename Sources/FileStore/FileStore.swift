@@ -252,11 +252,11 @@ public final class FileStore: ArtifactStore {
         return try FileDescriptor.openRegularNoFollow(p)
     }
 
-    public func download(_ object: ObjectInfo, to destination: String, sync: Bool) async throws {
+    public func download(_ object: ObjectInfo, to destination: String) async throws {
         try await io.run { [self] token in
             let src = try openObject(object)
             let size = Int64(try src.status().st_size)
-            try LocalFiles.writeAtomically(destination, sync: sync) { out in
+            try LocalFiles.writeAtomically(destination, sync: false) { out in
                 try out.copy(from: src, length: size, cancellation: token)
             }
         }

@@ -112,11 +112,6 @@ public final class FileDescriptor: Sendable {
         }
     }
 
-    /// Asks the kernel to begin writing a range to disk without waiting.
-    public func startWriteback(offset: Int64, length: Int64) {
-        _ = argo_start_writeback(fd, offset, length)
-    }
-
     public func sync() throws {
         guard fsync(fd) == 0 else { throw FileSystemError.last("fsync", path) }
     }

@@ -25,9 +25,9 @@ public struct DownloadEngine: Sendable {
 
     // MARK: Load
 
-    /// Writes `object` to the local file `path`, atomically (a temp file beside it, then rename).
-    /// With `sync`, the file is on disk before the rename.
-    public func download(_ object: ObjectInfo, to path: String, sync: Bool) async throws {
+    /// Writes `object` to the local file `path`, atomically (a temp file beside it, then rename),
+    /// without fsync: the file is the pod's scratch copy, loaded again after a crash.
+    public func download(_ object: ObjectInfo, to path: String) async throws {
         let parent = FileSystem.parent(path)
         let name = String(path[path.index(after: path.lastIndex(of: "/") ?? path.startIndex)...])
         let temp = parent + "/" + FileSystem.uniqueName(prefix: ".\(name.prefix(64)).argo-partial-")
@@ -86,8 +86,6 @@ public struct DownloadEngine: Sendable {
                 }
                 let value = sum.value
                 pieces.withLock { $0[start] = (crc ? value : nil, want, objectCRC) }
-                // Start writing this range to disk now, so the final fsync has little left.
-                if sync { try await io.run { fd.startWriteback(offset: start, length: want) } }
             }
             if crc {
                 let ordered = pieces.withLock { $0.sorted { $0.key < $1.key }.map(\.value) }
@@ -102,7 +100,6 @@ public struct DownloadEngine: Sendable {
             try await io.run {
                 let size = Int64(try fd.status().st_size)
                 guard size == object.size else { throw ArtifactError.corrupted("\(locate): wrote \(size) bytes, expected \(object.size)") }
-                if sync { try fd.sync() }
                 if let (kind, _) = try FileSystem.kind(path), kind == .directory {
                     throw ArtifactError.conflict("cannot write file \(path): a directory is there")
                 }

@@ -122,7 +122,7 @@ final class DownloadEngineTests: XCTestCase {
         load.concurrency = 3
         let dest = try TestPaths.temporaryDirectory("load") + "/sub/out.bin"
         try await DownloadEngine(transport: store, settings: load)
-            .download(ObjectInfo(key: "o", size: Int64(data.count), lastModified: 0, etag: "e"), to: dest, sync: false)
+            .download(ObjectInfo(key: "o", size: Int64(data.count), lastModified: 0, etag: "e"), to: dest)
         XCTAssertEqual([UInt8](try Data(contentsOf: URL(fileURLWithPath: dest))), data)
         XCTAssertEqual(store.count("GetObject"), 4)
         let leftovers = try FileManager.default.contentsOfDirectory(atPath: FileSystem.parent(dest)).filter { $0 != "out.bin" }
@@ -138,7 +138,7 @@ final class DownloadEngineTests: XCTestCase {
         load.concurrency = 1
         let dest = try TestPaths.temporaryDirectory("load") + "/out.bin"
         try await DownloadEngine(transport: store, settings: load)
-            .download(ObjectInfo(key: "o", size: Int64(data.count), lastModified: 0, etag: "e"), to: dest, sync: false)
+            .download(ObjectInfo(key: "o", size: Int64(data.count), lastModified: 0, etag: "e"), to: dest)
         XCTAssertEqual([UInt8](try Data(contentsOf: URL(fileURLWithPath: dest))), data)
         XCTAssertEqual(store.count("GetObject"), 3, "two ranges, the first fetched again after it broke")
     }

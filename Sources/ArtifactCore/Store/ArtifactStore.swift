@@ -68,9 +68,10 @@ public protocol ArtifactStore: Sendable {
     /// Stores streamed bytes of unknown length at `key`; the object appears only when complete.
     func upload(stream: ByteChunkSource, to key: String) async throws -> Int64
 
-    /// Writes the object to the local file `path` (atomically: temp file, then rename). With
-    /// `sync: false` the caller makes the batch durable itself (one syncfs for a whole tree).
-    func download(_ object: ObjectInfo, to path: String, sync: Bool) async throws
+    /// Writes the object to the local file `path`, visible only when complete (a temp file,
+    /// then rename). Not synced: a loaded file is the pod's scratch copy, and after a crash the
+    /// pod runs the Load again.
+    func download(_ object: ObjectInfo, to path: String) async throws
     /// Sends the object's bytes in chunks of at most `chunkSize`, failing if it changed meanwhile.
     func read(_ object: ObjectInfo, chunkSize: Int, into sink: ByteSink) async throws
     /// Streams the object at `key` if there is one (nil otherwise), in as few round trips as the

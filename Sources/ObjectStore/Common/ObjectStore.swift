@@ -176,9 +176,9 @@ public final class ObjectStore: ArtifactStore {
 
     // MARK: downloads
 
-    public func download(_ object: ObjectInfo, to path: String, sync: Bool) async throws {
+    public func download(_ object: ObjectInfo, to path: String) async throws {
         let engine = try await downloader()
-        try await restoringIfArchived(object) { try await engine.download(object, to: path, sync: sync) }
+        try await restoringIfArchived(object) { try await engine.download(object, to: path) }
     }
 
     public func read(_ object: ObjectInfo, chunkSize: Int, into sink: ByteSink) async throws {
