@@ -70,7 +70,7 @@ let package = Package(
         .executableTarget(name: "plugin-fuzz", dependencies: ["FuzzEntries"]),
 
         .executableTarget(name: "argo-artifact-plugin", dependencies: [
-            "ArtifactService", "PluginRPC", "PluginHTTP2", "ArtifactCore", "ObjectStore", "PluginSupport", "Checksums",
+            "ArtifactService", "PluginRPC", "PluginHTTP2", "ArtifactCore", "ObjectStore", "PluginSupport", "Checksums", "CSystem",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),

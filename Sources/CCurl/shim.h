@@ -32,7 +32,6 @@ static inline CURLcode argo_easy_getinfo_pointer(CURL *h, CURLINFO i, void **v) 
 static inline CURLMcode argo_multi_setopt_long(CURLM *m, CURLMoption o, long v) { return curl_multi_setopt(m, o, v); }
 
 /* Magic return values are macros of expressions Swift does not import. */
-static inline size_t argo_curl_writefunc_pause(void) { return CURL_WRITEFUNC_PAUSE; }
 static inline size_t argo_curl_readfunc_pause(void) { return CURL_READFUNC_PAUSE; }
 static inline size_t argo_curl_readfunc_abort(void) { return CURL_READFUNC_ABORT; }
 static inline long argo_curl_global_all(void) { return CURL_GLOBAL_ALL; }

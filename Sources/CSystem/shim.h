@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <stdint.h>
 #include <string.h>
+#include <malloc.h>
 
 static inline int argo_set_nonblocking(int fd) {
     int flags = fcntl(fd, F_GETFL, 0);
@@ -57,4 +58,14 @@ static inline void argo_tsan_release(void *addr) { if (__tsan_release) __tsan_re
 
 /* Names the calling thread (shown by ps, top, perf and strace -f): prctl is variadic. */
 static inline int argo_set_thread_name(const char *name) { return prctl(PR_SET_NAME, name, 0, 0, 0); }
+/* Streamed bodies pass through buffers of about 1 MiB, allocated and freed by the thousand per
+   GiB. glibc would map each from the kernel and unmap it again (page faults on every byte);
+   kept in the heap below these thresholds, a freed buffer is reused warm. A few arenas, not
+   glibc's 8 per core: each thread that frees a buffer another allocated would otherwise keep
+   its own free lists, and a long-running sidecar's RSS creeps up with them. */
+static inline void argo_keep_buffers_in_heap(void) {
+    mallopt(M_MMAP_THRESHOLD, 8 << 20);
+    mallopt(M_TRIM_THRESHOLD, 32 << 20);
+    mallopt(M_ARENA_MAX, 2);
+}
 #endif

@@ -45,13 +45,10 @@ final class StreamingInbox: Sendable {
         w?.resume()
     }
 
-    /// Takes the bytes, or returns false (and marks the transfer paused) when full.
+    /// Takes the bytes (always: refusing them would make curl keep a copy of its own) and says
+    /// whether the transfer must pause now, the caller being behind.
     func offer(_ data: UnsafeRawBufferPointer) -> Bool {
-        let (taken, waiter) = state.withLock { s -> (Bool, CheckedContinuation<Void, Error>?) in
-            if s.buffered >= highWater {
-                s.paused = true
-                return (false, nil)
-            }
+        let (pause, waiter) = state.withLock { s -> (Bool, CheckedContinuation<Void, Error>?) in
             var rest = data
             while !rest.isEmpty {
                 if s.current.capacity < segment { s.current.reserveCapacity(segment) }
@@ -64,11 +61,12 @@ final class StreamingInbox: Sendable {
                 }
             }
             s.buffered += data.count
+            if s.buffered >= highWater { s.paused = true }
             defer { s.dataWaiter = nil }
-            return (true, s.dataWaiter)
+            return (s.paused, s.dataWaiter)
         }
         waiter?.resume()
-        return taken
+        return pause
     }
 
     func complete(_ result: Result<Void, any Error>) {

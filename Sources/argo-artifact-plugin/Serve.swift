@@ -2,6 +2,7 @@ import ArgumentParser
 import ArtifactCore
 import ArtifactService
 import Checksums
+import CSystem
 import Foundation
 import Logging
 import ObjectStore
@@ -33,6 +34,7 @@ struct Serve: AsyncParsableCommand {
     }
 
     func run() async throws {
+        argo_keep_buffers_in_heap()
         let level = Logger.Level(rawValue: logLevel)!
         LoggingSystem.bootstrap { LineLogHandler(label: $0, level: level) }
         // Libraries that read files on first use (OpenSSL's configuration, the C library's time

@@ -5,12 +5,13 @@ import XCTest
 
 /// The two hand-offs between the loop thread and a handler task, without a socket.
 final class ResponseOutboxTests: XCTestCase {
+    /// What the loop does for one DATA frame: reserve, then take the same bytes.
     func drain(_ outbox: ResponseOutbox, max: Int = 1 << 20) -> (bytes: [UInt8], read: BodyRead) {
-        let buf = UnsafeMutableRawBufferPointer.allocate(byteCount: max, alignment: 1)
-        defer { buf.deallocate() }
-        let r = outbox.read(into: buf)
-        if case .bytes(let n, _, _) = r { return (Array(buf[..<n]), r) }
-        return ([], r)
+        let r = outbox.reserve(max: max)
+        guard case .bytes(let n, _, _) = r else { return ([], r) }
+        var out: [UInt8] = []
+        XCTAssertTrue(outbox.take(n) { storage, range in out += storage[range] })
+        return (out, r)
     }
 
     func testWriterWaitsAtTheLimitAndTheLoopWakesIt() async throws {
@@ -41,6 +42,24 @@ final class ResponseOutboxTests: XCTestCase {
         XCTAssertEqual(drain(outbox, max: 7).bytes, Array(0..<7))
         XCTAssertEqual(drain(outbox, max: 7).bytes, Array(7..<14))
         XCTAssertEqual(drain(outbox, max: 100).bytes, Array(14..<20))
+    }
+
+    /// The bytes go out as pieces of the writer's own arrays: the same storage, not copies.
+    func testTakeHandsOverTheWritersBuffersUncopied() async throws {
+        let outbox = ResponseOutbox(limit: 4)
+        let payload = [UInt8](repeating: 7, count: 100_000)
+        let address = payload.withUnsafeBytes { UInt(bitPattern: $0.baseAddress) }
+        _ = try await outbox.write([0, 0, 0, 0, 5])
+        _ = try await outbox.write(payload)
+        guard case .bytes(let n, let end, _) = outbox.reserve(max: 16_384) else { return XCTFail() }
+        XCTAssertEqual(n, 16_384)
+        XCTAssertFalse(end)
+        var pieces: [(UInt, Range<Int>)] = []
+        XCTAssertTrue(outbox.take(n) { storage, range in pieces.append((storage.withUnsafeBytes { UInt(bitPattern: $0.baseAddress) }, range)) })
+        XCTAssertEqual(pieces.count, 2, "a frame may span the prefix and the payload")
+        XCTAssertEqual(pieces[1].0, address, "the payload is the writer's array itself")
+        XCTAssertEqual(pieces[1].1, 0..<(16_384 - 5))
+        XCTAssertFalse(outbox.take(200_000) { _, _ in }, "more than is queued cannot be taken")
     }
 
     func testClosingWakesAParkedWriterWithTheReason() async throws {

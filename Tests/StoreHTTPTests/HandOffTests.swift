@@ -4,6 +4,7 @@ import XCTest
 
 /// The hand-offs between curl's callbacks (curl thread) and the caller's task, without curl.
 final class StreamingInboxTests: XCTestCase {
+    /// Offers `n` bytes; true when the transfer must pause afterwards.
     func offer(_ inbox: StreamingInbox, _ n: Int, byte: UInt8 = 1) -> Bool {
         [UInt8](repeating: byte, count: n).withUnsafeBytes { inbox.offer($0) }
     }
@@ -15,14 +16,15 @@ final class StreamingInboxTests: XCTestCase {
         let head = try await inbox.waitForHead()
         XCTAssertEqual(head?.0, 200)
         // Small pieces fill whole segments while the consumer is away.
-        for _ in 0..<16 { XCTAssertTrue(offer(inbox, 16 << 10)) }
-        XCTAssertFalse(offer(inbox, 16 << 10), "above the high-water mark the producer must pause")
+        for _ in 0..<15 { XCTAssertFalse(offer(inbox, 16 << 10)) }
+        XCTAssertTrue(offer(inbox, 16 << 10), "at the high-water mark the producer must pause (the bytes are still taken)")
         var sizes: [Int] = []
-        for _ in 0..<4 { sizes.append(try await inbox.next()!.count) }
-        XCTAssertEqual(sizes, [64 << 10, 64 << 10, 64 << 10, 64 << 10])
+        for _ in 0..<3 { sizes.append(try await inbox.next()!.count) }
+        XCTAssertEqual(sizes, [64 << 10, 64 << 10, 64 << 10])
         XCTAssertEqual(unpaused.load(ordering: .relaxed), 1, "draining below half must unpause curl once")
         // A consumer ahead of the producer gets what has arrived.
-        XCTAssertTrue(offer(inbox, 100, byte: 7))
+        _ = try await inbox.next()
+        XCTAssertFalse(offer(inbox, 100, byte: 7))
         let small = try await inbox.next()
         XCTAssertEqual(small, [UInt8](repeating: 7, count: 100))
         inbox.complete(.success(()))
@@ -45,7 +47,7 @@ final class StreamingInboxTests: XCTestCase {
 
     func testBytesQueuedBeforeAFailureAreStillDelivered() async throws {
         let inbox = StreamingInbox(segment: 16 << 10, unpause: {})
-        XCTAssertTrue(offer(inbox, 10))
+        XCTAssertFalse(offer(inbox, 10))
         inbox.complete(.failure(HTTPClientError(kind: .timeout, message: "stall")))
         let first = try await inbox.next()
         XCTAssertEqual(first?.count, 10)

@@ -9,10 +9,10 @@ public struct ArtifactOperations: Sendable {
     public let store: ArtifactStore
     public let configuration: PluginConfiguration
     let io: IOPool
-    /// OpenStream message size: well under grpc-go's 4 MiB receive limit, and small enough that
-    /// the few messages a stream may hold (the outbox, the one being built) stay cheap when many
-    /// users download at once.
-    public static let streamChunkSize = 256 << 10
+    /// OpenStream message size: well under grpc-go's 4 MiB receive limit. Each message costs a
+    /// few thread hand-offs (store → handler → socket), so fewer, larger ones cost less CPU per
+    /// GiB; a stream holds a few of them (the store's inbox, the outbox), about 5 MiB.
+    public static let streamChunkSize = 1 << 20
 
     public init(store: ArtifactStore, configuration: PluginConfiguration, io: IOPool = .shared) {
         self.store = store
@@ -58,7 +58,7 @@ public struct ArtifactOperations: Sendable {
 
     public func load(_ key: String, to path: String) async throws -> Transferred {
         if let object = try await store.head(key) {
-            try await store.download(object, to: path, sync: true)
+            try await store.download(object, to: path)
             return Transferred(objects: 1, bytes: object.size)
         }
         let prefix = ArtifactKeys.directoryPrefix(key)
@@ -93,10 +93,8 @@ public struct ArtifactOperations: Sendable {
             }
             let files = objects.filter { !$0.isMarker }
             try await forEachConcurrently(files, limit: configuration.load.concurrency) { o in
-                try await store.download(o, to: staging + "/" + String(o.key.dropFirst(prefix.count)), sync: false)
+                try await store.download(o, to: staging + "/" + String(o.key.dropFirst(prefix.count)))
             }
-            // One flush for the whole tree instead of an fsync per file.
-            try await io.run { try FileSystem.syncFileSystem(containing: staging) }
             done.objects = files.count
             done.bytes = files.reduce(0) { $0 + $1.size }
             try await io.run {

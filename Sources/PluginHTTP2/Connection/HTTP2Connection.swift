@@ -12,8 +12,7 @@ final class HTTP2Connection: ServerSessionDelegate {
     private unowned let context: LoopContext
     private(set) var session: ServerSession?
     private var streams: [Int32: LoopStream] = [:]
-    private var output: [UInt8] = []          // bytes nghttp2 produced that the socket did not take yet
-    private var outputOffset = 0
+    private var output = OutputQueue()        // frames for the socket, payloads by reference
     private var watchingWritable = false
     private var prefaceMatched = 0            // client preface bytes seen so far
     private var prefaceChecked: Bool { prefaceMatched == Self.preface.count }
@@ -31,7 +30,7 @@ final class HTTP2Connection: ServerSessionDelegate {
     private var logger: Logger { context.shared.logger }
 
     /// Nothing left to write: every frame produced has reached the socket.
-    var isDrained: Bool { outputOffset >= output.count && !(session?.wantsWrite ?? false) }
+    var isDrained: Bool { output.isEmpty && !(session?.wantsWrite ?? false) }
 
     /// Our SETTINGS go out only once the client has proved it speaks HTTP/2, so an HTTP/1
     /// client gets a readable refusal instead of binary frames.
@@ -92,39 +91,26 @@ final class HTTP2Connection: ServerSessionDelegate {
         return false
     }
 
-    /// Frames gathered per send: one system call carries many 16 KiB DATA frames.
-    private static let sendBatch = 256 * 1024
+    /// Bytes gathered before a write: one writev carries many 16 KiB DATA frames.
+    private static let sendBatch = 512 * 1024
 
     /// Writes whatever nghttp2 has to send, many frames per system call; watches for
     /// writability when the socket is full (and stops pulling frames until it drains).
     func flush() {
         guard !isClosed, prefaceChecked, let session else { return }
         while true {
-            if outputOffset >= output.count {
-                output.removeAll(keepingCapacity: output.capacity <= 4 * Self.sendBatch)
-                outputOffset = 0
-            } else if outputOffset >= Self.sendBatch {
-                // Partial sends must not let the sent prefix pile up in front of new frames.
-                output.removeFirst(outputOffset)
-                outputOffset = 0
-            }
-            while output.count - outputOffset < Self.sendBatch {
+            while output.count < Self.sendBatch {
                 let chunk: UnsafeRawBufferPointer?
                 do { chunk = try session.nextOutput() } catch { close(); return }
                 guard let chunk else { break }
-                output.append(contentsOf: chunk)
+                output.appendCopy(chunk)
             }
-            guard outputOffset < output.count else { break }
-            let n = output.withUnsafeBytes { raw in
-                send(fd, raw.baseAddress! + outputOffset, output.count - outputOffset, Int32(MSG_NOSIGNAL))
+            if output.isEmpty { break }
+            switch output.write(to: fd) {
+            case .drained: continue
+            case .wouldBlock: watchWritable(true); return
+            case .failed: close(); return
             }
-            if n < 0 {
-                if errno == EINTR { continue }
-                if errno == EAGAIN || errno == EWOULDBLOCK { watchWritable(true); return }
-                close(); return
-            }
-            outputOffset += n
-            if outputOffset < output.count { watchWritable(true); return }
         }
         watchWritable(false)
         if !session.wantsRead && !session.wantsWrite { close(); return }
@@ -253,8 +239,14 @@ final class HTTP2Connection: ServerSessionDelegate {
         session?.resetStream(id, errorCode: 0)
     }
 
-    func sessionReadBody(stream id: Int32, into buffer: UnsafeMutableRawBufferPointer) -> BodyRead {
+    func sessionReadBody(stream id: Int32, max: Int) -> BodyRead {
         guard let s = streams[id] else { return .bytes(count: 0, end: true, trailers: nil) }
-        return s.channel.outbox.read(into: buffer)
+        return s.channel.outbox.reserve(max: max)
+    }
+
+    func sessionSendData(stream id: Int32, frameHeader: UnsafeRawBufferPointer, length: Int) -> Bool {
+        guard let s = streams[id] else { return false }
+        output.appendCopy(frameHeader)
+        return s.channel.outbox.take(length) { storage, range in output.appendReference(storage, range) }
     }
 }

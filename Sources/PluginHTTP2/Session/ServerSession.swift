@@ -12,7 +12,8 @@ public struct HTTP2Header: Sendable, Equatable {
 
 /// What the response body source answers when nghttp2 asks for bytes.
 enum BodyRead {
-    /// `count` bytes were copied; `end` closes the body (with trailers, if any).
+    /// The next DATA frame carries `count` bytes (handed over uncopied by `sessionSendData`);
+    /// `end` closes the body (with trailers, if any).
     case bytes(count: Int, end: Bool, trailers: [HTTP2Header]?)
     /// Nothing to send now; `resumeData` will be called when there is.
     case deferred
@@ -26,7 +27,10 @@ protocol ServerSessionDelegate: AnyObject {
     func sessionData(stream: Int32, bytes: UnsafeRawBufferPointer)
     func sessionEndOfRequest(stream: Int32)
     func sessionStreamClosed(stream: Int32, errorCode: UInt32)
-    func sessionReadBody(stream: Int32, into buffer: UnsafeMutableRawBufferPointer) -> BodyRead
+    func sessionReadBody(stream: Int32, max: Int) -> BodyRead
+    /// A DATA frame goes out: its 9-byte header, then the `length` bytes `sessionReadBody`
+    /// promised, queued in order for the socket. False: they are gone (a broken connection).
+    func sessionSendData(stream: Int32, frameHeader: UnsafeRawBufferPointer, length: Int) -> Bool
     /// The last frame of a response (END_STREAM) went out.
     func sessionSentEndOfResponse(stream: Int32)
 }
@@ -68,6 +72,8 @@ final class ServerSession {
         nghttp2_session_callbacks_set_on_data_chunk_recv_callback(callbacks, ServerSession.onDataChunk)
         nghttp2_session_callbacks_set_on_stream_close_callback(callbacks, ServerSession.onStreamClose)
         nghttp2_session_callbacks_set_on_frame_send_callback(callbacks, ServerSession.onFrameSend)
+        nghttp2_session_callbacks_set_send_data_callback(callbacks, ServerSession.sendData)
+        nghttp2_session_callbacks_set_data_source_read_length_callback(callbacks, ServerSession.frameLength)
 
         var option: OpaquePointer?
         nghttp2_option_new(&option)
@@ -246,23 +252,39 @@ final class ServerSession {
         return 0
     }
 
-    private static let readBody: nghttp2_data_source_read_callback = { session, stream, buf, length, flags, _, userData in
+    /// Bodies are never copied into nghttp2: each DATA frame is sent NO_COPY, its payload queued
+    /// by the delegate from the handler's buffers.
+    private static let readBody: nghttp2_data_source_read_callback = { session, stream, _, length, flags, _, userData in
         let me = owner(userData)
-        switch me.delegate.sessionReadBody(stream: stream, into: UnsafeMutableRawBufferPointer(start: buf, count: length)) {
+        switch me.delegate.sessionReadBody(stream: stream, max: length) {
         case .deferred:
             return ssize_t(NGHTTP2_ERR_DEFERRED.rawValue)
         case .bytes(let count, let end, let trailers):
+            var f: UInt32 = count > 0 ? NGHTTP2_DATA_FLAG_NO_COPY.rawValue : 0
             if end {
-                var f = NGHTTP2_DATA_FLAG_EOF.rawValue
+                f |= NGHTTP2_DATA_FLAG_EOF.rawValue
                 if let trailers {
                     f |= NGHTTP2_DATA_FLAG_NO_END_STREAM.rawValue
                     me.withNameValues(trailers) { nva in
                         _ = nghttp2_submit_trailer(session, stream, nva.baseAddress, nva.count)
                     }
                 }
-                flags!.pointee |= f
             }
+            flags!.pointee |= f
             return count
         }
+    }
+
+    /// DATA frames as large as the client allows (nghttp2 would stop at 16 KiB): fewer frames,
+    /// fewer callbacks per GiB when a client announces a larger SETTINGS_MAX_FRAME_SIZE.
+    private static let frameLength: nghttp2_data_source_read_length_callback = { _, _, _, sessionWindow, streamWindow, maxFrame, _ in
+        max(1, min(Int(sessionWindow), Int(streamWindow), Int(maxFrame), 1 << 20))
+    }
+
+    private static let sendData: nghttp2_send_data_callback = { _, frame, framehd, length, _, userData in
+        guard let frame, let framehd, frame.pointee.data.padlen == 0 else { return NGHTTP2_ERR_CALLBACK_FAILURE.rawValue }
+        let ok = owner(userData).delegate.sessionSendData(stream: frame.pointee.hd.stream_id,
+                                                          frameHeader: UnsafeRawBufferPointer(start: framehd, count: 9), length: length)
+        return ok ? 0 : NGHTTP2_ERR_CALLBACK_FAILURE.rawValue
     }
 }

@@ -65,8 +65,15 @@ public final class UnixListener: Sendable {
     /// Accepts one pending connection, non-blocking; nil when none is waiting.
     public func accept() -> Int32? {
         let c = argo_accept_nonblocking(fd)
-        return c >= 0 ? c : nil
+        guard c >= 0 else { return nil }
+        // A larger send buffer (the kernel caps it at net.core.wmem_max) lets one writev carry a
+        // whole 1 MiB stream message, so the loop wakes less often while a client reads.
+        var size: Int32 = Self.sendBuffer
+        _ = setsockopt(c, SOL_SOCKET, SO_SNDBUF, &size, socklen_t(MemoryLayout<Int32>.size))
+        return c
     }
+
+    static let sendBuffer: Int32 = 2 << 20
 
     /// Stops listening and removes the socket file (only if it is still ours).
     public func close() {

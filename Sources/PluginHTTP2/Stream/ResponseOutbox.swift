@@ -3,12 +3,14 @@ import Synchronization
 
 /// Response body bytes waiting for nghttp2, shared by the handler (producer) and the loop
 /// (consumer). At most `limit` chunks wait here: a handler writing faster than the client
-/// reads is suspended, so memory per stream stays bounded whatever the body size.
+/// reads is suspended, so memory per stream stays bounded whatever the body size. The loop
+/// never copies them: DATA frames go out as references into these buffers (`take`).
 final class ResponseOutbox: Sendable {
     private struct State {
         var chunks: [[UInt8]] = []
         var head = 0
         var offset = 0            // bytes of chunks[head] already handed to nghttp2
+        var queuedBytes = 0       // bytes of chunks not yet handed over
         var finished = false
         var trailers: [HTTP2Header]?
         var closed: HTTP2StreamError?
@@ -34,6 +36,7 @@ final class ResponseOutbox: Sendable {
                 if s.finished { throw HTTP2StreamError.cancelled }
                 guard s.pending < limit else { return nil }
                 s.chunks.append(bytes)
+                s.queuedBytes += bytes.count
                 let resume = s.deferred
                 s.deferred = false
                 return resume
@@ -78,18 +81,34 @@ final class ResponseOutbox: Sendable {
 
     // MARK: loop side
 
-    func read(into buffer: UnsafeMutableRawBufferPointer) -> BodyRead {
-        var copied = 0
-        let (result, waiter) = state.withLock { s -> (BodyRead, CheckedContinuation<Void, Error>?) in
-            while copied < buffer.count, s.head < s.chunks.count {
+    /// How many queued bytes the next DATA frame may carry (at most `max`), and whether they end
+    /// the body. Nothing moves yet: `take` hands the same bytes over when nghttp2 sends the frame.
+    func reserve(max: Int) -> BodyRead {
+        state.withLock { s in
+            let n = min(max, s.queuedBytes)
+            if n == 0 {
+                if s.finished { return .bytes(count: 0, end: true, trailers: s.trailers) }
+                s.deferred = true
+                return .deferred
+            }
+            let end = s.finished && n == s.queuedBytes
+            return .bytes(count: n, end: end, trailers: end ? s.trailers : nil)
+        }
+    }
+
+    /// Hands the next `count` bytes to `sink` as pieces of the handler's own buffers (no copy),
+    /// and wakes a writer waiting for room. False if fewer are queued (the stream was closed).
+    func take(_ count: Int, into sink: (_ storage: [UInt8], _ range: Range<Int>) -> Void) -> Bool {
+        var left = count
+        let waiter = state.withLock { s -> CheckedContinuation<Void, Error>? in
+            guard s.queuedBytes >= count else { return nil }
+            while left > 0 {
                 let chunk = s.chunks[s.head]
-                let n = min(buffer.count - copied, chunk.count - s.offset)
-                chunk.withUnsafeBytes { src in
-                    UnsafeMutableRawBufferPointer(rebasing: buffer[copied..<(copied + n)])
-                        .copyMemory(from: UnsafeRawBufferPointer(rebasing: src[s.offset..<(s.offset + n)]))
-                }
-                copied += n
+                let n = min(left, chunk.count - s.offset)
+                sink(chunk, s.offset..<(s.offset + n))
+                left -= n
                 s.offset += n
+                s.queuedBytes -= n
                 if s.offset == chunk.count {
                     s.chunks[s.head] = []
                     s.head += 1
@@ -97,17 +116,12 @@ final class ResponseOutbox: Sendable {
                     if s.head == s.chunks.count { s.chunks.removeAll(keepingCapacity: true); s.head = 0 }
                 }
             }
-            var w: CheckedContinuation<Void, Error>?
-            if s.pending < limit, let waiter = s.waiter { w = waiter; s.waiter = nil }
-            if s.pending == 0 && s.finished { return (.bytes(count: copied, end: true, trailers: s.trailers), w) }
-            if copied == 0 {
-                s.deferred = true
-                return (.deferred, w)
-            }
-            return (.bytes(count: copied, end: false, trailers: nil), w)
+            guard s.pending < limit, let w = s.waiter else { return nil }
+            s.waiter = nil
+            return w
         }
         waiter?.resume()
-        return result
+        return left == 0
     }
 
     /// The stream is gone: wake a parked writer with the reason.
@@ -116,6 +130,8 @@ final class ResponseOutbox: Sendable {
             if s.closed == nil { s.closed = error }
             s.chunks = []
             s.head = 0
+            s.offset = 0
+            s.queuedBytes = 0
             defer { s.waiter = nil }
             return s.waiter
         }
