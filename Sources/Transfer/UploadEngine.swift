@@ -44,6 +44,35 @@ public struct UploadEngine: Sendable {
         return size
     }
 
+    /// A file whose size the caller already knows (a directory scan's): a small one is opened,
+    /// read and closed in one hop to the I/O pool, with no stat, and sent from the pool buffer;
+    /// one that changed size since the scan is refused. Larger files take the usual path.
+    public func upload(file path: String, knownSize size: Int64, to key: String) async throws -> Int64 {
+        guard size <= settings.threshold, size <= transport.limits.maxSinglePut,
+              size < min(settings.partSize, Int64(pool.limit)) else {
+            return try await upload(file: path, to: key)
+        }
+        let set = transport.objectChecksums
+        // One byte more than expected: a file that grew reads past `size` and is caught.
+        let buffer = try await pool.acquire(size: Int(size) + 1)
+        let (filled, checksums) = try await io.run(moving: consume buffer) { b, _ -> PartChecksums in
+            let fd = try FileDescriptor.openForReading(path)
+            let got = try b.withUnsafeMutableBytes { try fd.read(into: UnsafeMutableRawBufferPointer(rebasing: $0[..<(Int(size) + 1)]), at: 0) }
+            guard got == Int(size) else {
+                throw ArtifactError.badSource(path, "the file changed size (\(size) bytes when the directory was read, \(got > Int(size) ? "more" : "\(got)") now)")
+            }
+            return b.withUnsafeBytes { PartChecksums.compute(UnsafeRawBufferPointer(rebasing: $0[..<Int(size)]), set) }
+        }
+        do {
+            try await transport.putObject(key, body: .memory(filled[..<Int(size)]), checksums: checksums)
+        } catch {
+            pool.release(consume filled)
+            throw error
+        }
+        pool.release(consume filled)
+        return size
+    }
+
     /// One PUT: small files through a pool buffer (read once), larger ones streamed from the
     /// file (read twice: once for the checksums the request carries, once to send).
     private func putSingle(fd: FileDescriptor, size: Int64, key: String) async throws {

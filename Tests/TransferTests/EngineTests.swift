@@ -89,6 +89,26 @@ final class UploadEngineTests: XCTestCase {
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: logs), [], "and its log removed")
     }
 
+    func testASmallFileOfKnownSizeGoesUpInOnePutAndAChangedOneIsRefused() async throws {
+        let (path, data) = try sourceFile(900)
+        let store = InMemoryTransport()
+        let engine = UploadEngine(transport: store, settings: settings(resume: false, dir: "/tmp"), pool: BufferPool(limit: 64 << 10),
+                                  logs: PartLogStore(directory: "/tmp"))
+        let sent = try await engine.upload(file: path, knownSize: 900, to: "dir/a")
+        XCTAssertEqual(sent, 900)
+        XCTAssertEqual(store.objects["dir/a"], data)
+        // The directory was read when the file had other sizes: grown or shrunk, it is refused.
+        for scanned: Int64 in [899, 901] {
+            do {
+                _ = try await engine.upload(file: path, knownSize: scanned, to: "dir/b")
+                XCTFail("a file whose size changed since the scan was sent")
+            } catch let e as ArtifactError {
+                XCTAssertTrue("\(e)".contains("changed size"), "\(e)")
+            }
+        }
+        XCTAssertNil(store.objects["dir/b"])
+    }
+
     func testStreamOfUnknownLengthSplitsIntoPartsOrOnePut() async throws {
         final class Chunks: ByteChunkSource, Sendable {
             let chunks: Locked<[Data]>

@@ -216,9 +216,9 @@ def test_cancelled_directory_save_leaves_nothing(rgw, bucket, proxy, s3plugin, t
     cfg = rgw.config(bucket, endpoint=proxy.endpoint)
     d = tmp_path / "d"
     d.mkdir()
-    for i in range(40):
+    for i in range(200):
         (d / f"f{i}.txt").write_bytes(b"x" * 100)
-    proxy.add_rule(op="PutObject", action="delay", seconds=0.6, times=None)   # 40 files, 16 at a time: > 1.5 s
+    proxy.add_rule(op="PutObject", action="delay", seconds=0.6, times=None)   # 200 files, 64 at a time: > 2 s
     with pytest.raises(grpc.RpcError) as e:
         s3plugin.stub().Save(pb.SaveArtifactRequest(path=str(d), output_artifact=artifact("cancelled/dir", cfg)), timeout=1.0)
     assert e.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED, (e.value.code(), e.value.details())

@@ -133,6 +133,9 @@ public final class ObjectStore: ArtifactStore {
         try await uploader().upload(stream: stream, to: key)
     }
 
+    /// Small files in flight at once in a directory Save: the HTTP client's connections per host.
+    static let smallFileConcurrency = 64
+
     /// Files go up concurrently; if any fails, the objects this Save created are deleted again
     /// (objects that existed before are never touched by the clean-up).
     public func uploadDirectory(_ files: [LocalFile], to key: String) async throws {
@@ -146,14 +149,24 @@ public final class ObjectStore: ArtifactStore {
         let objectHeaders = self.objectHeaders
         let markerChecks = integrity.wire.requestChecks(PartChecksums.compute([UInt8]()[...], integrity.object))
         do {
-            try await forEachConcurrently(files, limit: 16) { f in
+            // Concurrency sized to the work: small files (one PUT each, latency-bound) as many at
+            // once as the client keeps connections to the host; big files, each already split
+            // into parallel parts, a few at a time. Both groups run side by side.
+            let single = configuration.multipart.threshold
+            let small = files.filter { $0.size <= single }, big = files.filter { $0.size > single }
+            let send: @Sendable (LocalFile) async throws -> Void = { f in
                 let objectKey = prefix + f.relativeKey
                 attempted.withLock { _ = $0.insert(objectKey) }
                 if let path = f.path {
-                    _ = try await up.upload(file: path, to: objectKey)
+                    _ = try await up.upload(file: path, knownSize: f.size, to: objectKey)
                 } else {
                     _ = try await client.putObject(objectKey, body: .none, checks: markerChecks, extraHeaders: objectHeaders)
                 }
+            }
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await forEachConcurrently(small, limit: min(Self.smallFileConcurrency, small.count), send) }
+                group.addTask { try await forEachConcurrently(big, limit: min(4, big.count), send) }
+                try await group.waitForAll()
             }
         } catch {
             let ours = attempted.withLock { $0 }.subtracting(existing)
