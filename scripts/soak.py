@@ -12,6 +12,7 @@ a curve grows, a transfer lies, or the plugin dies."""
 import argparse
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -49,6 +50,9 @@ def main():
     ap.add_argument("--interval", type=float, default=10)
     ap.add_argument("--json", help="also write the samples and counts here")
     args = ap.parse_args()
+    # SIGTERM and SIGHUP unwind like Ctrl-C, so the finally below stops the RGW this run started
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, lambda signum, frame: sys.exit(128 + signum))
     if args.warmup is None:
         args.warmup = max(60.0, args.minutes * 60 / 4)
     require_tool("radosgw", "radosgw")

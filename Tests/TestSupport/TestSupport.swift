@@ -22,13 +22,23 @@ public enum TestPaths {
     }
     public static var fixtures: URL { repository.appendingPathComponent("Tests/Fixtures") }
 
-    /// A new empty directory under the system's temp directory.
+    /// A new empty directory under the system's temp directory, removed when the test process
+    /// exits (a test that wants its files to outlive a failure can still read them meanwhile).
     public static func temporaryDirectory(_ name: String = "test") throws -> String {
         let dir = NSTemporaryDirectory() + "argo-plugin-\(name)-\(UUID().uuidString.prefix(8))"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        _ = removeAtExit
+        madeDirectories.withLock { $0.append(dir) }
         return dir
     }
 }
+
+private let madeDirectories = Locked<[String]>([])
+private let removeAtExit: Void = {
+    atexit {
+        for dir in madeDirectories.withLock({ $0 }) { try? FileManager.default.removeItem(atPath: dir) }
+    }
+}()
 
 /// A count shared by the tasks of a test.
 public final class Counter: Sendable {
