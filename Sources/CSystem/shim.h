@@ -56,16 +56,19 @@ extern void __tsan_release(void *addr) __attribute__((weak));
 static inline void argo_tsan_acquire(void *addr) { if (__tsan_acquire) __tsan_acquire(addr); }
 static inline void argo_tsan_release(void *addr) { if (__tsan_release) __tsan_release(addr); }
 
+
 /* Names the calling thread (shown by ps, top, perf and strace -f): prctl is variadic. */
 static inline int argo_set_thread_name(const char *name) { return prctl(PR_SET_NAME, name, 0, 0, 0); }
-/* Streamed bodies pass through buffers of about 1 MiB, allocated and freed by the thousand per
-   GiB. glibc would map each from the kernel and unmap it again (page faults on every byte);
-   kept in the heap below these thresholds, a freed buffer is reused warm. A few arenas, not
-   glibc's 8 per core: each thread that frees a buffer another allocated would otherwise keep
-   its own free lists, and a long-running sidecar's RSS creeps up with them. */
-static inline void argo_keep_buffers_in_heap(void) {
-    mallopt(M_MMAP_THRESHOLD, 8 << 20);
-    mallopt(M_TRIM_THRESHOLD, 32 << 20);
+/* Memory that follows the live working set. Streamed bodies pass through buffers of about
+   1 MiB, allocated and freed by the thousand per GiB: below the mmap threshold they stay in the
+   heap and are reused warm (no page faults on every byte). Part buffers (several MiB, cached by
+   the buffer pool while transfers run) are mapped and unmapped whole, so RSS falls when they go
+   instead of keeping the heap's high-water mark; a fixed threshold also stops glibc raising it
+   to 32 MiB after the first such free. Two arenas, not 8 per core: each thread that frees a
+   buffer another allocated would otherwise keep free lists of its own. */
+static inline void argo_size_malloc_for_transfers(void) {
+    mallopt(M_MMAP_THRESHOLD, 4 << 20);
+    mallopt(M_TRIM_THRESHOLD, 16 << 20);
     mallopt(M_ARENA_MAX, 2);
 }
 #endif

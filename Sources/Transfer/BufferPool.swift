@@ -3,8 +3,8 @@ import Synchronization
 
 /// Part buffers for all uploads of a store, under one memory budget (aws-c-s3's model): a part
 /// waits for a buffer rather than allocating past the budget, so memory stays bounded however
-/// many transfers run and however large they are. Free buffers are reused while any transfer
-/// is active, and returned to the system when none is.
+/// many transfers run and however large they are. Free buffers (up to a quarter of the budget)
+/// are reused while any transfer is active, and returned to the system when none is.
 ///
 /// A buffer is a plain `[UInt8]` of the size asked for, handed out uniquely referenced: the
 /// taker fills it in place (see `IOPool.run(moving:)`) and gives it back with `release`.
@@ -27,6 +27,7 @@ public final class BufferPool: Sendable {
 
     public var peakBytes: Int { state.withLock { $0.peak } }
     public var bytesInUse: Int { state.withLock { $0.inUse } }
+    public var bytesCached: Int { state.withLock { $0.cachedBytes } }
 
     public func acquire(size: Int) async throws -> [UInt8] {
         precondition(size <= limit, "a buffer larger than the pool's budget")
@@ -61,8 +62,9 @@ public final class BufferPool: Sendable {
         var wake: [(CheckedContinuation<[UInt8], Error>, [UInt8])] = []
         state.withLock { s in
             let b = returned.take()!
-            s.inUse -= b.count
-            s.cachedBytes += b.count
+            let size = b.count
+            s.inUse -= size
+            s.cachedBytes += size
             s.cached.append(consume b)
             while let first = s.waiters.first, let taken = Self.take(&s, size: first.size, limit: limit) {
                 s.waiters.removeFirst()
@@ -71,6 +73,11 @@ public final class BufferPool: Sendable {
             if s.inUse == 0 && s.waiters.isEmpty {
                 s.cached = []          // idle: give the memory back
                 s.cachedBytes = 0
+            }
+            // Busy, a few free buffers serve the next parts; more would keep the memory of a
+            // past peak for as long as transfers keep coming. The least recently freed go first.
+            while s.cachedBytes > max(limit / 4, size), !s.cached.isEmpty {
+                s.cachedBytes -= s.cached.removeFirst().count
             }
         }
         while let (c, b) = wake.popLast() { c.resume(returning: consume b) }

@@ -34,7 +34,7 @@ struct Serve: AsyncParsableCommand {
     }
 
     func run() async throws {
-        argo_keep_buffers_in_heap()
+        argo_size_malloc_for_transfers()
         let level = Logger.Level(rawValue: logLevel)!
         LoggingSystem.bootstrap { LineLogHandler(label: $0, level: level) }
         // Libraries that read files on first use (OpenSSL's configuration, the C library's time

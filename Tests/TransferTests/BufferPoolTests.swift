@@ -25,6 +25,17 @@ final class BufferPoolTests: XCTestCase {
         XCTAssertLessThanOrEqual(pool.peakBytes, 4 << 20)
     }
 
+    func testWhileBusyOnlyAQuarterOfTheBudgetStaysCached() async throws {
+        let pool = BufferPool(limit: 16 << 20)
+        let held = try await pool.acquire(size: 1 << 20)      // keeps the pool busy
+        var peak: [[UInt8]] = []
+        for _ in 0..<15 { peak.append(try await pool.acquire(size: 1 << 20)) }
+        while let b = peak.popLast() { pool.release(consume b) }
+        XCTAssertEqual(pool.bytesCached, 4 << 20, "a past peak's buffers beyond a quarter of the budget are freed")
+        pool.release(consume held)
+        XCTAssertEqual(pool.bytesCached, 0, "idle: every buffer freed")
+    }
+
     func testCancelledWaiterLeaves() async throws {
         let pool = BufferPool(limit: 1 << 20)
         let a = try await pool.acquire(size: 1 << 20)
