@@ -92,10 +92,10 @@ fixtures: venv build
 	$(PY) scripts/record-fixtures.py
 
 bench: deps-test build-release
-	$(PY) scripts/bench.py all
+	$(PY) scripts/bench all
 
 bench-rpc: deps-test build-release
-	$(PY) scripts/bench.py rpc
+	$(PY) scripts/bench rpc
 
 clean:
 	rm -rf .build .build-fuzz .build-tsan run Tests/integration/gen $(VENV)
