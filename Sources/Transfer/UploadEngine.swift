@@ -96,11 +96,24 @@ public struct UploadEngine: Sendable {
     }
 
     /// Reads `length` bytes at `offset` into the start of `buffer` and computes their checksums.
+    /// Read and hashed in steps of `readStep`: each step is hashed while it is still in the
+    /// core's cache, instead of reading a 16 MiB part back from memory once per checksum.
     static func read(_ fd: FileDescriptor, into buffer: inout [UInt8], offset: Int64, length: Int, checksums set: ChecksumSet) throws -> PartChecksums {
-        let got = try buffer.withUnsafeMutableBytes { try fd.read(into: UnsafeMutableRawBufferPointer(rebasing: $0[..<length]), at: offset) }
-        guard got == length else { throw ArtifactError.badSource(fd.path, "the file shrank while being uploaded") }
-        return buffer.withUnsafeBytes { PartChecksums.compute(UnsafeRawBufferPointer(rebasing: $0[..<length]), set) }
+        var acc = PartChecksums.Accumulator(set)
+        try buffer.withUnsafeMutableBytes { all in
+            var done = 0
+            while done < length {
+                let step = UnsafeMutableRawBufferPointer(rebasing: all[done..<min(length, done + readStep)])
+                let got = try fd.read(into: step, at: offset + Int64(done))
+                guard got == step.count else { throw ArtifactError.badSource(fd.path, "the file shrank while being uploaded") }
+                acc.update(UnsafeRawBufferPointer(step))
+                done += got
+            }
+        }
+        return acc.finish()
     }
+
+    static let readStep = 256 << 10
 
     /// Checksums of a file region, read in 1 MiB steps: memory stays flat for any size.
     static func checksum(_ fd: FileDescriptor, offset: Int64, length: Int64, set: ChecksumSet, cancellation: IOCancellation) throws -> PartChecksums {
