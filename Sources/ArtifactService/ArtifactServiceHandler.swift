@@ -28,6 +28,8 @@ public final class ArtifactServiceHandler: ArtifactRPCHandler {
     private let configs = ConfigCache()
     private let outcome: WorkflowOutcomeLookup
     private let operations = Locked([PluginConfiguration: ArtifactOperations]())
+    static let storesKept = 64
+    var storesHeld: Int { operations.withLock { $0.count } }
     private let environment: StoreEnvironment
     private let storeFactory: @Sendable (PluginConfiguration) throws -> ArtifactStore
 
@@ -49,6 +51,9 @@ public final class ArtifactServiceHandler: ArtifactRPCHandler {
         let d = ArtifactOperations(store: try storeFactory(config), configuration: config, io: environment.io)
         return operations.withLock { cache in
             if let existing = cache[config] { return existing }
+            // Workflow authors write configurations: however many distinct ones arrive, a bounded
+            // number of stores is kept (one dropped here finishes its calls in flight).
+            if cache.count >= Self.storesKept { cache.remove(at: cache.startIndex) }
             cache[config] = d
             return d
         }
