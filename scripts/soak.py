@@ -1,14 +1,11 @@
 #!/usr/bin/env python3
 """Long soak: a steady mix of Save, Load, OpenStream, SaveStream and directory Delete against RGW
 through the fault proxy, for MINUTES, with the plugin's RSS and open file descriptors sampled
-every 10 s. After a warm-up both must stay flat within 10 %: for descriptors the median of the
-last third of the run against the first third's; for RSS the floor (10th percentile of a sample
-taken every second) of the last third against the first third's. RSS follows the transfers in
-flight (part buffers are mapped and unmapped whole), so its peaks and medians follow which
-transfers happen to overlap; what a leak raises is the floor.
-
-  .venv/bin/python scripts/soak.py --minutes 30        # make soak
-  .venv/bin/python scripts/soak.py --minutes 3         # what make test runs (test_soak.py)
+every 10 s. Both must stay flat within 10 % after the warm-up: for descriptors the median of the
+last third of the run against the first third's; for RSS the plugin's idle RSS (the load paused,
+in-flight transfers finished) at the end against its idle RSS right after the warm-up. Busy RSS
+follows the transfers in flight (part buffers are mapped and unmapped whole), so its samples
+follow which transfers happen to overlap; what a leak raises is the memory held between them.
 
 Prints every sample, then first / last / max of each curve and the transfer counts; exits 1 when
 a curve grows, a transfer lies, or the plugin dies."""
@@ -19,7 +16,6 @@ import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from pathlib import Path
@@ -34,23 +30,16 @@ S3_ACCESS_KEY = "AKIAARGOPLUGINSOAK"
 S3_SECRET_KEY = "argo-plugin-soak-secret-key/+0123456789"
 
 
-def flat(samples, warmup, tolerance=0.10, slack=0, statistic="median"):
-    """(ok, text): `statistic` (median, or floor = the 10th percentile) of the last third of the
-    samples after warm-up within `tolerance` (or `slack`) of the first third's."""
+def flat(samples, warmup, tolerance=0.10, slack=0):
+    """(ok, text): the median of the last third of the samples after warm-up within `tolerance`
+    (or `slack`) of the first third's median."""
     import statistics
     s = [v for t, v in samples if t >= warmup]
     if len(s) < 6:
         return True, "too few samples after warm-up to judge"
     third = len(s) // 3
-
-    def stat(xs):
-        if statistic == "median":
-            return statistics.median(xs)
-        xs = sorted(xs)
-        return xs[len(xs) // 10]
-
-    early, late = stat(s[:third]), stat(s[-third:])
-    return late <= max(early * (1 + tolerance), early + slack), f"first-third {statistic} {early:.0f}, last-third {statistic} {late:.0f} ({(late / early - 1) * 100:+.1f}%)"
+    early, late = statistics.median(s[:third]), statistics.median(s[-third:])
+    return late <= max(early * (1 + tolerance), early + slack), f"first-third median {early:.0f}, last-third median {late:.0f} ({(late / early - 1) * 100:+.1f}%)"
 
 
 def main():
@@ -94,17 +83,7 @@ def main():
         load = Workload(plugin.stub(), s3, bucket, cfg, str(work / "data"), seed=int(time.time()), max_size=32 * MiB)
         add_store_faults(proxy, seed=3, slowdown=0.05, reset=0.01, stall=0.005)
         start = time.monotonic()
-        rss, fds, rss_fine = [], [], []
-        stop_fine = threading.Event()
-
-        def sample_fine():   # RSS every second, for the floor
-            while not stop_fine.wait(1.0):
-                try:
-                    rss_fine.append((time.monotonic() - start, sample_process(plugin.proc.pid)[0]))
-                except OSError:
-                    return
-        fine = threading.Thread(target=sample_fine, daemon=True)
-        fine.start()
+        rss, fds = [], []
 
         def sample():
             t = time.monotonic() - start
@@ -112,13 +91,29 @@ def main():
             rss.append((t, r))
             fds.append((t, f))
             print(f"  t={t:6.0f}s  rss={r / 1024:7.1f} MiB  fds={f:4d}  transfers ok={load.tally.ok} failed={load.tally.failed_clearly}", flush=True)
+
+        def idle_rss(what):
+            """RSS with no transfer in flight: the lowest of 2 s of samples after 3 s of quiet."""
+            time.sleep(3)
+            samples = []
+            for _ in range(10):
+                samples.append(sample_process(plugin.proc.pid)[0])
+                time.sleep(0.2)
+            low = min(samples)
+            print(f"  idle {what}: rss={low / 1024:7.1f} MiB", flush=True)
+            return low
         sample()
-        errors = run_mix(load, seconds=args.minutes * 60, parallel=4, on_tick=sample, tick_seconds=args.interval)
+        total = args.minutes * 60
+        warmup = min(args.warmup, total / 2)
+        errors = run_mix(load, seconds=warmup, parallel=4, on_tick=sample, tick_seconds=args.interval)
+        idle_early = idle_rss("after the warm-up")
+        errors += run_mix(load, seconds=total - warmup, parallel=4, on_tick=sample, tick_seconds=args.interval,
+                          first_index=10 ** 6)
+        idle_late = idle_rss("at the end")
         sample()
-        stop_fine.set()
-        fine.join()
         t = load.tally
-        ok_rss, rss_text = flat(rss_fine, args.warmup, statistic="floor")
+        ok_rss = idle_late <= idle_early * 1.10
+        rss_text = f"idle after the warm-up {idle_early} KiB, at the end {idle_late} KiB ({(idle_late / idle_early - 1) * 100:+.1f}%)"
         # Descriptors count in tens; a connection more or less in the pool is not a leak.
         ok_fds, fds_text = flat(fds, args.warmup, slack=4)
         summary = {
@@ -130,7 +125,7 @@ def main():
         }
         print("soak:", json.dumps(summary))
         if args.json:
-            Path(args.json).write_text(json.dumps({"summary": summary, "rss": rss, "rss_every_second": rss_fine, "fds": fds}))
+            Path(args.json).write_text(json.dumps({"summary": summary, "rss": rss, "rss_idle_kib": [idle_early, idle_late], "fds": fds}))
         if errors or any(t.problems().values()) or summary["uploads_left"] or not ok_rss or not ok_fds or plugin.proc.poll() is not None:
             print("soak: FAILED", errors[:3], t.problems() if any(t.problems().values()) else "")
             rc = 1

@@ -71,4 +71,6 @@ static inline void argo_size_malloc_for_transfers(void) {
     mallopt(M_TRIM_THRESHOLD, 16 << 20);
     mallopt(M_ARENA_MAX, 2);
 }
+/* Returns the free memory inside malloc's arenas to the system (blocking: run it off the pool). */
+static inline int argo_trim_heap(void) { return malloc_trim(0); }
 #endif

@@ -5,6 +5,7 @@ import Synchronization
 public final class IdleCounter: Sendable {
     private struct State {
         var count = 0
+        var started = 0               // every increment since the start
         var waiters: [Int: CheckedContinuation<Bool, Never>] = [:]
         var expired = Set<Int>()      // timed out before their waiter was registered
         var nextWaiter = 0
@@ -14,8 +15,10 @@ public final class IdleCounter: Sendable {
     public init() {}
 
     public var count: Int { state.withLock { $0.count } }
+    /// How many were ever started: unchanged between two looks means nothing began meanwhile.
+    public var started: Int { state.withLock { $0.started } }
 
-    public func increment() { state.withLock { $0.count += 1 } }
+    public func increment() { state.withLock { $0.count += 1; $0.started += 1 } }
 
     public func decrement() {
         let wake = state.withLock { s -> [CheckedContinuation<Bool, Never>] in

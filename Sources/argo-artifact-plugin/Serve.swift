@@ -69,11 +69,13 @@ struct Serve: AsyncParsableCommand {
         let grace = gracePeriod
         await withTaskGroup(of: Void.self) { group in
             group.addTask { await deferred.run() }
+            group.addTask { await IdleHeapTrim.run(server) }
             let signalName = await termination.wait()
             logger.info("\(signalName): shutting down (grace period \(grace)s, \(server.inFlight) call(s) in flight)")
             await server.shutdown(grace: .seconds(grace))
             if deferred.pending > 0 { logger.info("running \(deferred.pending) deferred clean-up job(s) before exiting") }
             deferred.finish()
+            group.cancelAll()
         }
         logger.info("stopped")
         await LogWriter.shared.flush()

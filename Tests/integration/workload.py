@@ -259,12 +259,12 @@ def sample_process(pid):
     return rss, len(os.listdir(f"/proc/{pid}/fd"))
 
 
-def run_mix(workload, transfers=None, seconds=None, parallel=4, on_tick=None, tick_seconds=10):
+def run_mix(workload, transfers=None, seconds=None, parallel=4, on_tick=None, tick_seconds=10, first_index=0):
     """Runs `transfers` operations (or for `seconds`), `parallel` at a time, calling on_tick
-    every `tick_seconds`."""
+    every `tick_seconds`; operations are numbered from `first_index` (their keys follow it)."""
     from concurrent.futures import ThreadPoolExecutor
     errors = []
-    counter = iter(range(10 ** 9))
+    counter = iter(range(first_index, first_index + 10 ** 9))
     counter_lock = threading.Lock()
     deadline = time.monotonic() + seconds if seconds else None
     done = threading.Event()
@@ -273,7 +273,7 @@ def run_mix(workload, transfers=None, seconds=None, parallel=4, on_tick=None, ti
         while True:
             with counter_lock:
                 i = next(counter)
-            if transfers is not None and i >= transfers:
+            if transfers is not None and i - first_index >= transfers:
                 return
             if deadline is not None and time.monotonic() >= deadline:
                 return

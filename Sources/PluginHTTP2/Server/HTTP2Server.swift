@@ -56,6 +56,8 @@ public final class HTTP2Server: Sendable {
 
     /// Requests in flight (streams open) right now.
     public var inFlight: Int { shared.streams.count }
+    /// Streams (calls) started since the server began.
+    public var callsStarted: Int { shared.streams.started }
 
     /// Graceful shutdown: stop accepting, GOAWAY every connection, let calls in flight finish
     /// for up to `grace`, then cancel them; finally close everything and remove the socket.
