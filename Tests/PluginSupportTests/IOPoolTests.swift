@@ -41,8 +41,11 @@ extension IOPoolTests {
     func testCancelledBeforeStartNeverRuns() async throws {
         let pool = IOPool(threads: 1)
         let ran = Locked(false)
-        // Keep the only thread busy so the next job waits in the queue.
-        let blocker = Task { try await pool.run { usleep(200_000) } }
+        // Keep the only thread busy so the next job waits in the queue: the job is submitted
+        // only once the blocker is running (two tasks may otherwise start in either order).
+        let blocking = Locked(false)
+        let blocker = Task { try await pool.run { blocking.withLock { $0 = true }; usleep(200_000) } }
+        while !blocking.withLock({ $0 }) { try await Task.sleep(for: .milliseconds(1)) }
         let job = Task { try await pool.run { ran.withLock { $0 = true } } }
         try await Task.sleep(for: .milliseconds(20))
         job.cancel()
