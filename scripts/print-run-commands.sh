@@ -16,7 +16,7 @@ cat <<EOT
     -d '{"artifact": {"name": "demo", "plugin": {"configuration": "$CFG", "key": "demo"}}}'
 
   # gRPC, as Argo calls it, with Python grpcio: stream the artifact back to stdout
-  # (its Python packages are in the project venv: `make venv` once, or after `make test`)
+  # (its Python packages are in the project venv: 'make venv' once, or after 'make test')
   $PWD/.venv/bin/python $PWD/scripts/grpc-client.py --socket $RUN_DIR/plugin.sock --root $RUN_DIR/data stream demo/README.md
 
 EOT
