@@ -45,31 +45,25 @@ public struct UploadEngine: Sendable {
     }
 
     /// A file whose size the caller already knows (a directory scan's): a small one is opened,
-    /// read and closed in one hop to the I/O pool, with no stat, and sent from the pool buffer;
-    /// one that changed size since the scan is refused. Larger files take the usual path.
+    /// read and closed in one hop to the I/O pool, with no stat, and sent from a pool buffer; one
+    /// that changed size since the scan is refused. Larger files take the usual path.
     public func upload(file path: String, knownSize size: Int64, to key: String) async throws -> Int64 {
         guard size <= settings.threshold, size <= transport.limits.maxSinglePut,
-              size < min(settings.partSize, Int64(pool.limit)) else {
+              size <= min(settings.partSize, Int64(pool.limit)) else {
             return try await upload(file: path, to: key)
         }
         let set = transport.objectChecksums
-        // One byte more than expected: a file that grew reads past `size` and is caught.
-        let buffer = try await pool.acquire(size: Int(size) + 1)
+        let buffer = try await pool.acquire(size: Int(size))
         let (filled, checksums) = try await io.run(moving: consume buffer) { b, _ -> PartChecksums in
             let fd = try FileDescriptor.openForReading(path)
-            let got = try b.withUnsafeMutableBytes { try fd.read(into: UnsafeMutableRawBufferPointer(rebasing: $0[..<(Int(size) + 1)]), at: 0) }
-            guard got == Int(size) else {
-                throw ArtifactError.badSource(path, "the file changed size (\(size) bytes when the directory was read, \(got > Int(size) ? "more" : "\(got)") now)")
+            let checksums = try Self.read(fd, into: &b, offset: 0, length: Int(size), checksums: set)
+            var past: UInt8 = 0
+            guard try withUnsafeMutableBytes(of: &past, { try fd.read(into: $0, at: size) }) == 0 else {
+                throw ArtifactError.badSource(path, "the file grew since the directory was read")
             }
-            return b.withUnsafeBytes { PartChecksums.compute(UnsafeRawBufferPointer(rebasing: $0[..<Int(size)]), set) }
+            return checksums
         }
-        do {
-            try await transport.putObject(key, body: .memory(filled[..<Int(size)]), checksums: checksums)
-        } catch {
-            pool.release(consume filled)
-            throw error
-        }
-        pool.release(consume filled)
+        try await put(key, from: filled, size: Int(size), checksums: checksums)
         return size
     }
 
@@ -82,17 +76,22 @@ public struct UploadEngine: Sendable {
             let (filled, checksums) = try await io.run(moving: consume buffer) { b, _ in
                 try Self.read(fd, into: &b, offset: 0, length: Int(size), checksums: set)
             }
-            do {
-                try await transport.putObject(key, body: .memory(filled[..<Int(size)]), checksums: checksums)
-            } catch {
-                pool.release(consume filled)
-                throw error
-            }
-            pool.release(consume filled)
+            try await put(key, from: filled, size: Int(size), checksums: checksums)
         } else {
             let checksums = try await io.run { token in try Self.checksum(fd, offset: 0, length: size, set: set, cancellation: token) }
             try await transport.putObject(key, body: .file(fd, offset: 0, length: size), checksums: checksums)
         }
+    }
+
+    /// Sends a filled pool buffer as one object and gives the buffer back, whatever the answer.
+    private func put(_ key: String, from filled: consuming [UInt8], size: Int, checksums: PartChecksums) async throws {
+        do {
+            try await transport.putObject(key, body: .memory(filled[..<size]), checksums: checksums)
+        } catch {
+            pool.release(consume filled)
+            throw error
+        }
+        pool.release(consume filled)
     }
 
     /// Reads `length` bytes at `offset` into the start of `buffer` and computes their checksums.

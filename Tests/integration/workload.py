@@ -139,22 +139,27 @@ class Workload:
         else:
             self.tally.partial_objects.append(key)
 
-    # -- the kinds
-
-    def save(self, i, kind):
-        path, size, digest = self.pick(self.sources)
-        key = f"soak/save-{i}"
-        r = self.stub.Save(pb.SaveArtifactRequest(path=path, output_artifact=artifact(key, self.cfg)), timeout=600)
-        if r.success:
+    def judge_upload(self, kind, key, digest, ok, error):
+        """An upload's answer against what the store holds: success with the source's bytes, or
+        a clear failure that left nothing partial; then the object goes."""
+        if ok:
             data = self.stored(key)
             if data is None or hashlib.sha256(data).hexdigest() != digest:
                 self.tally.wrong_bytes.append((kind, key))
             else:
                 self.succeeded(kind)
         else:
-            self.failed(kind, r.error, f"s3://{self.bucket}/{key}")
+            self.failed(kind, error, f"s3://{self.bucket}/{key}")
             self.after_failed_upload(key, digest)
         self.store.delete_object(Bucket=self.bucket, Key=key)
+
+    # -- the kinds
+
+    def save(self, i, kind):
+        path, size, digest = self.pick(self.sources)
+        key = f"soak/save-{i}"
+        r = self.stub.Save(pb.SaveArtifactRequest(path=path, output_artifact=artifact(key, self.cfg)), timeout=600)
+        self.judge_upload(kind, key, digest, r.success, r.error)
 
     def save_stream(self, i, kind):
         path, size, digest = self.pick(self.sources)
@@ -170,16 +175,7 @@ class Workload:
             ok, error = r.success, r.error
         except grpc.RpcError as e:
             ok, error = False, e.details() or ""
-        if ok:
-            data = self.stored(key)
-            if data is None or hashlib.sha256(data).hexdigest() != digest:
-                self.tally.wrong_bytes.append((kind, key))
-            else:
-                self.succeeded(kind)
-        else:
-            self.failed(kind, error, f"s3://{self.bucket}/{key}")
-            self.after_failed_upload(key, digest)
-        self.store.delete_object(Bucket=self.bucket, Key=key)
+        self.judge_upload(kind, key, digest, ok, error)
 
     def load(self, i, kind):
         key, size, digest = self.pick(self.objects)
