@@ -44,6 +44,7 @@ enum StatusMapping {
         case is CredentialError: return .unauthenticated
         case is KubernetesError: return .failedPrecondition
         case is IntegrityMismatch: return .dataLoss
+        case is MemoryBudgetError: return .resourceExhausted
         default: return .internalError
         }
     }

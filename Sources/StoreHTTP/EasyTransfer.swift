@@ -32,7 +32,7 @@ final class TransferJob: Sendable {
             inbox = nil
         }
         if case .stream = request.body {
-            bodyWriter = RequestBodyWriter(limit: 2 << 20, unpause: unpause)
+            bodyWriter = RequestBodyWriter(limit: RequestMemory.bodyQueue, unpause: unpause)
         } else {
             bodyWriter = nil
         }
@@ -109,11 +109,11 @@ final class EasyTransfer {
         argo_easy_setopt_long(h, CURLOPT_LOW_SPEED_TIME, options.stallTimeoutSeconds)
         argo_easy_setopt_long(h, CURLOPT_TCP_KEEPALIVE, 1)
         // Large reads: fewer system calls and callbacks per GiB received.
-        argo_easy_setopt_long(h, CURLOPT_BUFFERSIZE, 256 << 10)
+        argo_easy_setopt_long(h, CURLOPT_BUFFERSIZE, RequestMemory.receiveBuffer)
         if options.httpVersion == .http1 {
             // Bigger upload reads help HTTP/1.1 throughput. (Not for HTTP/2: libcurl 7.88
             // resends data past 512 KiB when its h2 upload buffer is this large.)
-            argo_easy_setopt_long(h, CURLOPT_UPLOAD_BUFFERSIZE, 512 * 1024)
+            argo_easy_setopt_long(h, CURLOPT_UPLOAD_BUFFERSIZE, RequestMemory.uploadBuffer)
         }
         argo_easy_setopt_long(h, CURLOPT_SSL_VERIFYPEER, options.verifyTLS ? 1 : 0)
         argo_easy_setopt_long(h, CURLOPT_SSL_VERIFYHOST, options.verifyTLS ? 2 : 0)

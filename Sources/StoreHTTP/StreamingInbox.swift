@@ -27,10 +27,13 @@ final class StreamingInbox: Sendable {
     private let unpause: @Sendable () -> Void
 
     init(segment: Int, highWater: Int? = nil, unpause: @escaping @Sendable () -> Void) {
-        self.segment = max(16 << 10, segment)
-        self.highWater = highWater ?? max(512 << 10, 2 * self.segment)
+        self.segment = Self.segmentSize(segment)
+        self.highWater = highWater ?? Self.highWater(segment: segment)
         self.unpause = unpause
     }
+
+    static func segmentSize(_ asked: Int) -> Int { max(16 << 10, asked) }
+    static func highWater(segment: Int) -> Int { max(512 << 10, 2 * segmentSize(segment)) }
 
     // MARK: producer (curl thread)
 

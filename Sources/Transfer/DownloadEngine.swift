@@ -12,12 +12,15 @@ public struct DownloadEngine: Sendable {
     public let transport: any PartTransport
     public let settings: LoadSettings
     public let io: IOPool
+    /// Each request in flight claims its memory (the client's queues) here.
+    public let budget: MemoryBudget
     /// Pieces the store's answers arrive in (and the largest single write to the file).
     static let segment = 1 << 20
 
-    public init(transport: any PartTransport, settings: LoadSettings, io: IOPool = .shared) {
+    public init(transport: any PartTransport, settings: LoadSettings, budget: MemoryBudget, io: IOPool = .shared) {
         self.transport = transport
         self.settings = settings
+        self.budget = budget
         self.io = io
     }
 
@@ -44,48 +47,53 @@ public struct DownloadEngine: Sendable {
                 : [nil]
             let pieces = Locked([Int64: (crc: UInt64?, length: Int64, whole: UInt64?)]())
             let crc = checksCRC64
-            try await forEachConcurrently(ranges, limit: settings.concurrency) { [transport, io] range in
-                let start = range?.offset ?? 0
-                let want = range?.length ?? object.size
-                let location = transport.locate(object.key)
-                var offset = start
-                var sum = CRC64()
-                var objectCRC: UInt64?
-                var attempt = 1
-                // A body that breaks is fetched again from the byte reached (If-Match keeps the
-                // version), as often as the store's retry strategy allows.
-                while true {
-                    do {
-                        let rest = ByteRange(offset: offset, length: start + want - offset)
-                        let body = try await transport.getObject(object.key, range: range == nil && offset == 0 ? nil : rest,
-                                                                 ifMatch: object.etag, segment: Self.segment)
-                        defer { body.cancel() }
-                        if let n = body.info.bodyLength, n != start + want - offset {
-                            throw ArtifactError.corrupted("\(location): bytes \(offset)-\(start + want - 1) came back as \(n) bytes")
-                        }
-                        objectCRC = objectCRC ?? body.info.objectCRC64
-                        while let piece = try await body.next() {
-                            guard offset + Int64(piece.count) <= start + want else {
-                                throw ArtifactError.corrupted("\(location): bytes \(start)-\(start + want - 1) came back longer")
+            let perRange = transport.downloadMemory(segment: Self.segment)
+            try budget.check(perRange, for: "one ranged read in flight")
+            let inFlight = max(1, min(settings.concurrency, budget.limit / perRange))
+            try await forEachConcurrently(ranges, limit: inFlight) { [transport, io, budget] range in
+                try await budget.withReservation(perRange, for: "one ranged read in flight") {
+                    let start = range?.offset ?? 0
+                    let want = range?.length ?? object.size
+                    let location = transport.locate(object.key)
+                    var offset = start
+                    var sum = CRC64()
+                    var objectCRC: UInt64?
+                    var attempt = 1
+                    // A body that breaks is fetched again from the byte reached (If-Match keeps the
+                    // version), as often as the store's retry strategy allows.
+                    while true {
+                        do {
+                            let rest = ByteRange(offset: offset, length: start + want - offset)
+                            let body = try await transport.getObject(object.key, range: range == nil && offset == 0 ? nil : rest,
+                                                                     ifMatch: object.etag, segment: Self.segment)
+                            defer { body.cancel() }
+                            if let n = body.info.bodyLength, n != start + want - offset {
+                                throw ArtifactError.corrupted("\(location): bytes \(offset)-\(start + want - 1) came back as \(n) bytes")
                             }
-                            let at = offset
-                            try await io.run { try piece.withUnsafeBytes { try fd.write($0, at: at) } }
-                            if crc { piece.withUnsafeBytes { sum.update($0) } }
-                            offset += Int64(piece.count)
+                            objectCRC = objectCRC ?? body.info.objectCRC64
+                            while let piece = try await body.next() {
+                                guard offset + Int64(piece.count) <= start + want else {
+                                    throw ArtifactError.corrupted("\(location): bytes \(start)-\(start + want - 1) came back longer")
+                                }
+                                let at = offset
+                                try await io.run { try piece.withUnsafeBytes { try fd.write($0, at: at) } }
+                                if crc { piece.withUnsafeBytes { sum.update($0) } }
+                                offset += Int64(piece.count)
+                            }
+                            guard offset - start == want else {
+                                throw ArtifactError.corrupted("\(location): bytes \(start)-\(start + want - 1) came back as \(offset - start) bytes")
+                            }
+                            break
+                        } catch where offset < start + want && !Task.isCancelled && transport.failureKind(error) == .connectionDropped {
+                            guard let pause = transport.retryPause(after: error, attempt: attempt) else { throw error }
+                            Log.store.notice("\(location): \(error) at byte \(offset); fetching the rest again (attempt \(attempt + 1))")
+                            attempt += 1
+                            try await Task.sleep(for: pause)
                         }
-                        guard offset - start == want else {
-                            throw ArtifactError.corrupted("\(location): bytes \(start)-\(start + want - 1) came back as \(offset - start) bytes")
-                        }
-                        break
-                    } catch where offset < start + want && !Task.isCancelled && transport.failureKind(error) == .connectionDropped {
-                        guard let pause = transport.retryPause(after: error, attempt: attempt) else { throw error }
-                        Log.store.notice("\(location): \(error) at byte \(offset); fetching the rest again (attempt \(attempt + 1))")
-                        attempt += 1
-                        try await Task.sleep(for: pause)
                     }
+                    let value = sum.value
+                    pieces.withLock { $0[start] = (crc ? value : nil, want, objectCRC) }
                 }
-                let value = sum.value
-                pieces.withLock { $0[start] = (crc ? value : nil, want, objectCRC) }
             }
             if crc {
                 let ordered = pieces.withLock { $0.sorted { $0.key < $1.key }.map(\.value) }
@@ -120,8 +128,20 @@ public struct DownloadEngine: Sendable {
     /// once by resuming at the byte reached (If-Match keeps two versions from mixing); a short
     /// body is an error, never an end; where the store reports a CRC-64 the bytes sent are
     /// checked against it before the stream may complete. `opened` is a GET already answered
-    /// (OpenStream asks without a HEAD first).
-    public func read(_ object: ObjectInfo, chunkSize: Int, into sink: ByteSink, opened: (any ObjectBodyStream)? = nil) async throws {
+    /// (OpenStream asks without a HEAD first). `memoryClaimed`: the caller holds `streamMemory`
+    /// of the budget already (it claimed it before opening the GET).
+    public func read(_ object: ObjectInfo, chunkSize: Int, into sink: ByteSink, opened: (any ObjectBodyStream)? = nil,
+                     memoryClaimed: Bool = false) async throws {
+        guard !memoryClaimed else { return try await readClaimed(object, chunkSize: chunkSize, into: sink, opened: opened) }
+        try await budget.withReservation(streamMemory(chunkSize: chunkSize), for: "one stream") {
+            try await readClaimed(object, chunkSize: chunkSize, into: sink, opened: nil)
+        }
+    }
+
+    /// What one streamed read holds: the client's queues and a chunk on its way to the sink.
+    public func streamMemory(chunkSize: Int) -> Int { transport.downloadMemory(segment: chunkSize) + chunkSize }
+
+    private func readClaimed(_ object: ObjectInfo, chunkSize: Int, into sink: ByteSink, opened: (any ObjectBodyStream)?) async throws {
         var offset: Int64 = 0
         var resumed = false
         var crc = CRC64()

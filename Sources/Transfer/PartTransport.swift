@@ -35,6 +35,12 @@ public protocol PartTransport: Sendable {
     /// body arrives in pieces of up to `segment` bytes.
     func getObject(_ key: String, range: ByteRange?, ifMatch: String?, segment: Int) async throws -> any ObjectBodyStream
 
+    /// Memory one request holds inside the store's client while its body is read from a file as
+    /// it is sent; the engines claim it from the memory budget for each such request in flight.
+    var fileUploadMemory: Int { get }
+    /// The same for a GET read in pieces of `segment` bytes.
+    func downloadMemory(segment: Int) -> Int
+
     /// What a failure means to an engine (keep a checkpoint? restart? give up?).
     func failureKind(_ error: any Error) -> TransferFailureKind
 
@@ -63,8 +69,9 @@ public struct PartLimits: Sendable, Equatable {
     }
 }
 
-/// What a request sends: bytes in memory (a part buffer), or a region of a file that is read
-/// on the I/O pool while the request sends it (parts larger than the memory budget).
+/// What a request sends: bytes in memory (a stream's part buffer, a small file), or a region of
+/// a file that is read on the I/O pool while the request sends it (every part of a file: memory
+/// does not grow with the part size).
 public enum PartBody: Sendable {
     case memory(ArraySlice<UInt8>)
     case file(FileDescriptor, offset: Int64, length: Int64)

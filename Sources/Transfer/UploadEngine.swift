@@ -6,22 +6,31 @@ import Synchronization
 /// The upload engine (a meta request split into part requests, as in aws-c-s3): parts in
 /// parallel under a concurrency limit and one memory budget, each part checked by the store on
 /// its own, the object checked at the end, and resumable from a part log after a crash or
-/// restart. Files are read on the I/O pool into pool buffers; nothing here blocks a thread of
-/// the cooperative pool.
+/// restart. Memory comes from the process's one budget and does not grow with the part size: a
+/// file part is hashed in small steps and then sent from the file (re-read from the page cache);
+/// only a stream's parts (no file behind them) and small files are held in buffers. Files are
+/// read on the I/O pool; nothing here blocks a thread of the cooperative pool.
 public struct UploadEngine: Sendable {
     public let transport: any PartTransport
     public let settings: MultipartSettings
-    public let pool: BufferPool
+    public let budget: MemoryBudget
     public let logs: PartLogStore
     public let io: IOPool
 
-    public init(transport: any PartTransport, settings: MultipartSettings, pool: BufferPool, logs: PartLogStore, io: IOPool = .shared) {
+    public init(transport: any PartTransport, settings: MultipartSettings, budget: MemoryBudget, logs: PartLogStore, io: IOPool = .shared) {
         self.transport = transport
         self.settings = settings
-        self.pool = pool
+        self.budget = budget
         self.logs = logs
         self.io = io
     }
+
+    /// The memory one upload may hold: the store's `multipart.memoryLimit`, within the budget.
+    var memoryCap: Int { Int(min(Int64(budget.limit), settings.memoryLimit)) }
+
+    /// Files up to this size are read once into a buffer and sent from it; larger ones are
+    /// hashed, then sent from the file. Small beside the budget, so many fit at once.
+    var readOnceLimit: Int64 { min(settings.partSize, Int64(max(256 << 10, memoryCap / 16))) }
 
     /// Logged with every part (whatever the store checks), so a resumed upload can check its
     /// finished parts against the file: CRC-64 costs next to nothing in hardware.
@@ -45,15 +54,14 @@ public struct UploadEngine: Sendable {
     }
 
     /// A file whose size the caller already knows (a directory scan's): a small one is opened,
-    /// read and closed in one hop to the I/O pool, with no stat, and sent from a pool buffer; one
+    /// read and closed in one hop to the I/O pool, with no stat, and sent from a buffer; one
     /// that changed size since the scan is refused. Larger files take the usual path.
     public func upload(file path: String, knownSize size: Int64, to key: String) async throws -> Int64 {
-        guard size <= settings.threshold, size <= transport.limits.maxSinglePut,
-              size <= min(settings.partSize, Int64(pool.limit)) else {
+        guard size <= settings.threshold, size <= transport.limits.maxSinglePut, size <= readOnceLimit else {
             return try await upload(file: path, to: key)
         }
         let set = transport.objectChecksums
-        let buffer = try await pool.acquire(size: Int(size))
+        let buffer = try await budget.acquire(size: Int(size), for: "the file \(path)")
         let (filled, checksums) = try await io.run(moving: consume buffer) { b, _ -> PartChecksums in
             let fd = try FileDescriptor.openForReading(path)
             let checksums = try Self.read(fd, into: &b, offset: 0, length: Int(size), checksums: set)
@@ -67,31 +75,33 @@ public struct UploadEngine: Sendable {
         return size
     }
 
-    /// One PUT: small files through a pool buffer (read once), larger ones streamed from the
-    /// file (read twice: once for the checksums the request carries, once to send).
+    /// One PUT: small files through a buffer (read once), larger ones streamed from the file
+    /// (read twice: once for the checksums the request carries, once to send).
     private func putSingle(fd: FileDescriptor, size: Int64, key: String) async throws {
         let set = transport.objectChecksums
-        if size <= min(settings.partSize, Int64(pool.limit)) {
-            let buffer = try await pool.acquire(size: Int(size))
+        if size <= readOnceLimit {
+            let buffer = try await budget.acquire(size: Int(size), for: "the file \(fd.path)")
             let (filled, checksums) = try await io.run(moving: consume buffer) { b, _ in
                 try Self.read(fd, into: &b, offset: 0, length: Int(size), checksums: set)
             }
             try await put(key, from: filled, size: Int(size), checksums: checksums)
         } else {
-            let checksums = try await io.run { token in try Self.checksum(fd, offset: 0, length: size, set: set, cancellation: token) }
-            try await transport.putObject(key, body: .file(fd, offset: 0, length: size), checksums: checksums)
+            try await budget.withReservation(transport.fileUploadMemory, for: "one streamed request") {
+                let checksums = try await io.run { token in try Self.checksum(fd, offset: 0, length: size, set: set, cancellation: token) }
+                try await transport.putObject(key, body: .file(fd, offset: 0, length: size), checksums: checksums)
+            }
         }
     }
 
-    /// Sends a filled pool buffer as one object and gives the buffer back, whatever the answer.
+    /// Sends a filled buffer as one object and gives the buffer back, whatever the answer.
     private func put(_ key: String, from filled: consuming [UInt8], size: Int, checksums: PartChecksums) async throws {
         do {
             try await transport.putObject(key, body: .memory(filled[..<size]), checksums: checksums)
         } catch {
-            pool.release(consume filled)
+            budget.release(consume filled)
             throw error
         }
-        pool.release(consume filled)
+        budget.release(consume filled)
     }
 
     /// Reads `length` bytes at `offset` into the start of `buffer` and computes their checksums.
@@ -133,6 +143,9 @@ public struct UploadEngine: Sendable {
     private func uploadMultipart(fd: FileDescriptor, path: String, source: SourceIdentity, key: String) async throws {
         let location = transport.locate(key)
         let plan = try PartPlan.make(size: source.size, preferredPartSize: settings.partSize, limits: transport.limits)
+        // Each part in flight holds only the client's queues, whatever the part size.
+        let perPart = Int(min(Int64(transport.fileUploadMemory), plan.partSize))
+        try budget.check(perPart, for: "one part in flight")
         let transportID = transport.transportID
         let (logs, io) = (self.logs, self.io)
         var done: [Int: UploadedPart] = [:]
@@ -196,28 +209,13 @@ public struct UploadEngine: Sendable {
         do {
             try await progress.track {
                 let todo = (1...plan.partCount).filter { done[$0] == nil }
-                let inFlight = max(1, min(settings.concurrency, Int(Int64(pool.limit) / plan.partSize)))
-                let buffered = plan.partSize <= Int64(pool.limit)
+                let inFlight = max(1, min(settings.concurrency, memoryCap / perPart))
                 let set = upload.checksums.union(Self.logChecksums)
                 try await forEachConcurrently(todo, limit: inFlight) { [self, writer] n in
                     let (off, len) = plan.range(n)
-                    let part: UploadedPart
-                    if buffered {
-                        let buffer = try await pool.acquire(size: Int(plan.partSize))
-                        let (filled, checksums) = try await io.run(moving: consume buffer) { b, _ in
-                            try Self.read(fd, into: &b, offset: off, length: Int(len), checksums: set)
-                        }
-                        do {
-                            part = try await transport.uploadPart(key, uploadID: id, number: n, body: .memory(filled[..<Int(len)]), checksums: checksums)
-                        } catch {
-                            pool.release(consume filled)
-                            throw error
-                        }
-                        pool.release(consume filled)
-                    } else {
-                        // Parts larger than the whole memory budget are read from the file as they go.
+                    let part = try await budget.withReservation(perPart, for: "one part in flight") {
                         let checksums = try await io.run { token in try Self.checksum(fd, offset: off, length: len, set: set, cancellation: token) }
-                        part = try await transport.uploadPart(key, uploadID: id, number: n, body: .file(fd, offset: off, length: len), checksums: checksums)
+                        return try await transport.uploadPart(key, uploadID: id, number: n, body: .file(fd, offset: off, length: len), checksums: checksums)
                     }
                     book.record(part)
                     if let writer { try await io.run { try writer.append(part) } }
@@ -266,12 +264,17 @@ public struct UploadEngine: Sendable {
     /// control holds the client back). Less than one part becomes a single PutObject.
     public func upload(stream: ByteChunkSource, to key: String) async throws -> Int64 {
         let location = transport.locate(key)
-        let partSize = Int(min(max(settings.partSize, transport.limits.minPartSize), Int64(pool.limit)))
+        // Parts are buffered (no file behind them): at least two fit the memory cap, one filling
+        // while one is sent, unless the store's smallest part allows only one.
+        let minPart = Int(transport.limits.minPartSize)
+        let partSize = max(minPart, Int(min(max(settings.partSize, Int64(minPart)), Int64(memoryCap / 2))))
+        try budget.check(partSize, for: "a SaveStream part buffer (the store's smallest part is \(Quantities.formatBytes(Int64(minPart))))")
+        let concurrency = max(1, min(settings.concurrency, memoryCap / partSize - 1))
         let maxParts = transport.limits.maxParts
         // The buffer being filled belongs to this function until handed to a part task; on any
-        // exit it goes back to the pool (a leaked buffer would shrink the budget for good).
-        var owned: [UInt8]? = try await pool.acquire(size: partSize)
-        defer { if let b = owned.take() { pool.release(b) } }
+        // exit it goes back to the budget (a leaked buffer would shrink it for good).
+        var owned: [UInt8]? = try await budget.acquire(size: partSize, for: "a SaveStream part buffer")
+        defer { if let b = owned.take() { budget.release(b) } }
         var filled = 0
         var total: Int64 = 0
         var upload: NewUpload?
@@ -285,13 +288,13 @@ public struct UploadEngine: Sendable {
                     func dispatch(_ b: consuming [UInt8], length: Int) async throws {
                         let handoff = MovedValue(b)
                         var handedOver = false
-                        defer { if !handedOver { pool.release(handoff.take()) } }
+                        defer { if !handedOver { budget.release(handoff.take()) } }
                         if upload == nil { upload = try await transport.createUpload(key) }
                         partNumber += 1
                         guard partNumber <= maxParts else {
                             throw ArtifactError.unsupported("\(location): the stream is longer than \(maxParts) parts of \(Quantities.formatBytes(Int64(partSize))); raise multipart.partSize")
                         }
-                        if running >= settings.concurrency {
+                        if running >= concurrency {
                             try await group.next()
                             running -= 1
                         }
@@ -306,10 +309,10 @@ public struct UploadEngine: Sendable {
                                 part = try await transport.uploadPart(key, uploadID: id, number: n, body: .memory(bytes),
                                                                       checksums: PartChecksums.compute(bytes, set))
                             } catch {
-                                pool.release(consume buffer)
+                                budget.release(consume buffer)
                                 throw error
                             }
-                            pool.release(consume buffer)
+                            budget.release(consume buffer)
                             book.record(part)
                             progress.add(bytes: Int64(length))
                         }
@@ -319,7 +322,7 @@ public struct UploadEngine: Sendable {
                         while offset < chunk.count {
                             if filled == partSize {
                                 try await dispatch(owned.take()!, length: filled)
-                                owned = try await pool.acquire(size: partSize)
+                                owned = try await budget.acquire(size: partSize, for: "a SaveStream part buffer")
                                 filled = 0
                             }
                             let n = min(partSize - filled, chunk.count - offset)

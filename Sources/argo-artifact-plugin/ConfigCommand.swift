@@ -3,6 +3,7 @@ import ArtifactCore
 import ArtifactService
 import Foundation
 import ObjectStore
+import PluginSupport
 
 struct ConfigCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -23,6 +24,21 @@ struct ConfigCommand: ParsableCommand {
         @Argument(help: "The configuration file, or - for standard input.")
         var file: String
 
+        /// What this process's limits make of the configuration, as YAML comments: the same
+        /// discovery the server runs at start (in the sidecar, run it there to see the pod's).
+        static func limitsDescription(_ c: PluginConfiguration) throws -> String {
+            let plan = ResourcePlan.make(try ResourceLimits.discover(environment: ProcessInfo.processInfo.environment))
+            let budget = ResourceLimits.mebibytes(Int64(plan.budgetBytes))
+            let cap = ResourceLimits.mebibytes(min(c.multipart.memoryLimit, Int64(plan.budgetBytes)))
+            return """
+            # limits of this process: \(plan.limits.summary)
+            # plan: \(plan.summary)
+            # so one upload holds at most \(cap) (multipart.memoryLimit within the \(budget) budget), \
+            \(min(c.multipart.concurrency, plan.transferConcurrency)) parts in flight; one load \(min(c.load.concurrency, plan.transferConcurrency)) ranges
+
+            """
+        }
+
         func run() throws {
             let text: String
             do {
@@ -38,6 +54,7 @@ struct ConfigCommand: ParsableCommand {
                 let config = try ConfigParser.parse(text)
                 _ = try StoreFactory.make(config, environment: StoreEnvironment())
                 print(config.yamlDescription, terminator: "")
+                print(try Self.limitsDescription(config), terminator: "")
             } catch let e as ConfigError {
                 FileHandle.standardError.write(Data("error: \(e)\n".utf8))
                 throw ExitCode(1)

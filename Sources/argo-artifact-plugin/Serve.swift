@@ -34,9 +34,20 @@ struct Serve: AsyncParsableCommand {
     }
 
     func run() async throws {
-        argo_size_malloc_for_transfers()
         let level = Logger.Level(rawValue: logLevel)!
         LoggingSystem.bootstrap { LineLogHandler(label: $0, level: level) }
+        // The container's limits (cgroup, or the Downward API's variables) size the memory
+        // budget and the concurrency, before the I/O pool starts.
+        let plan: ResourcePlan
+        do {
+            plan = ResourcePlan.make(try ResourceLimits.discover(environment: ProcessInfo.processInfo.environment))
+        } catch {
+            Logger(label: "argo-artifact-plugin").critical("cannot start: \(error)")
+            await LogWriter.shared.flush()
+            throw ExitCode(1)
+        }
+        IOPool.sizeShared(threads: plan.ioThreads)
+        argo_size_malloc_for_transfers(Int32(4 << 20), Int32(plan.heapTrimThreshold))
         // Libraries that read files on first use (OpenSSL's configuration, the C library's time
         // zone data) are started here, on an I/O thread, before anything else needs them.
         try await IOPool.shared.run {
@@ -53,7 +64,9 @@ struct Serve: AsyncParsableCommand {
         // Work that outlives a call (late clean-up after a failed directory Save) belongs to the
         // server's lifetime: it runs beside the server and finishes before the process exits.
         let deferred = DeferredWork()
-        let rpc = ArtifactRPCRouter(service: ArtifactServiceHandler(environment: StoreEnvironment(deferred: deferred)),
+        let environment = StoreEnvironment(budget: MemoryBudget(limit: plan.budgetBytes, origin: plan.origin),
+                                           transferConcurrency: plan.transferConcurrency, deferred: deferred)
+        let rpc = ArtifactRPCRouter(service: ArtifactServiceHandler(environment: environment),
                                     maxReceiveMessageSize: Int(Quantities.parseSize(maxReceiveMessageSize)!),
                                     logger: logger)
         let server = try HTTP2Server(configuration: .init(socketPath: socket), handler: rpc, logger: logger)
@@ -64,7 +77,7 @@ struct Serve: AsyncParsableCommand {
             await LogWriter.shared.flush()
             throw ExitCode(1)
         }
-        logger.info("argo-artifact-plugin \(PluginVersion.current) serving gRPC and JSON on \(socket)")
+        logger.info("argo-artifact-plugin \(PluginVersion.current) serving gRPC and JSON on \(socket); limits: \(plan.limits.summary); \(plan.summary)")
 
         let grace = gracePeriod
         await withTaskGroup(of: Void.self) { group in

@@ -33,7 +33,7 @@ final class UploadEngineTests: XCTestCase {
         let logs = try TestPaths.temporaryDirectory("logs")
         let store = InMemoryTransport()
         store.state.withLock { $0.cancelPartOnce = [7] }       // the call is cancelled at part 7 (a shutdown)
-        let engine = UploadEngine(transport: store, settings: settings(dir: logs), pool: BufferPool(limit: 64 << 10), logs: PartLogStore(directory: logs))
+        let engine = UploadEngine(transport: store, settings: settings(dir: logs), budget: MemoryBudget(limit: 64 << 10), logs: PartLogStore(directory: logs))
         do {
             _ = try await engine.upload(file: path, to: "wf/big")
             XCTFail("the first attempt must fail")
@@ -61,7 +61,7 @@ final class UploadEngineTests: XCTestCase {
         let logs = try TestPaths.temporaryDirectory("logs")
         let store = InMemoryTransport()
         store.state.withLock { $0.cancelPartOnce = [4] }
-        let engine = UploadEngine(transport: store, settings: settings(dir: logs), pool: BufferPool(limit: 64 << 10), logs: PartLogStore(directory: logs))
+        let engine = UploadEngine(transport: store, settings: settings(dir: logs), budget: MemoryBudget(limit: 64 << 10), logs: PartLogStore(directory: logs))
         _ = try? await engine.upload(file: path, to: "k")
         // The step rewrites its output before the retry.
         var rng = SeededRandom(state: 9)
@@ -79,7 +79,7 @@ final class UploadEngineTests: XCTestCase {
         let logs = try TestPaths.temporaryDirectory("logs")
         let store = InMemoryTransport()
         store.state.withLock { $0.failPartOnce = [2] }
-        let engine = UploadEngine(transport: store, settings: settings(dir: logs), pool: BufferPool(limit: 64 << 10), logs: PartLogStore(directory: logs))
+        let engine = UploadEngine(transport: store, settings: settings(dir: logs), budget: MemoryBudget(limit: 64 << 10), logs: PartLogStore(directory: logs))
         do {
             _ = try await engine.upload(file: path, to: "k")
             XCTFail("the part failed for good")
@@ -92,7 +92,7 @@ final class UploadEngineTests: XCTestCase {
     func testASmallFileOfKnownSizeGoesUpInOnePutAndAChangedOneIsRefused() async throws {
         let (path, data) = try sourceFile(900)
         let store = InMemoryTransport()
-        let engine = UploadEngine(transport: store, settings: settings(resume: false, dir: "/tmp"), pool: BufferPool(limit: 64 << 10),
+        let engine = UploadEngine(transport: store, settings: settings(resume: false, dir: "/tmp"), budget: MemoryBudget(limit: 64 << 10),
                                   logs: PartLogStore(directory: "/tmp"))
         let sent = try await engine.upload(file: path, knownSize: 900, to: "dir/a")
         XCTAssertEqual(sent, 900)
@@ -116,7 +116,7 @@ final class UploadEngineTests: XCTestCase {
             func next() async throws -> Data? { chunks.withLock { $0.isEmpty ? nil : $0.removeFirst() } }
         }
         let store = InMemoryTransport()
-        let engine = UploadEngine(transport: store, settings: settings(resume: false, dir: "/tmp"), pool: BufferPool(limit: 64 << 10),
+        let engine = UploadEngine(transport: store, settings: settings(resume: false, dir: "/tmp"), budget: MemoryBudget(limit: 64 << 10),
                                   logs: PartLogStore(directory: "/tmp"))
         var rng = SeededRandom(state: 3)
         let data = (0..<(13 << 10 + 5)).map { _ in UInt8.random(in: 0...255, using: &rng) }
@@ -141,7 +141,7 @@ final class DownloadEngineTests: XCTestCase {
         load.partSize = 1 << 20
         load.concurrency = 3
         let dest = try TestPaths.temporaryDirectory("load") + "/sub/out.bin"
-        try await DownloadEngine(transport: store, settings: load)
+        try await DownloadEngine(transport: store, settings: load, budget: MemoryBudget(limit: 1 << 20))
             .download(ObjectInfo(key: "o", size: Int64(data.count), lastModified: 0, etag: "e"), to: dest)
         XCTAssertEqual([UInt8](try Data(contentsOf: URL(fileURLWithPath: dest))), data)
         XCTAssertEqual(store.count("GetObject"), 4)
@@ -157,7 +157,7 @@ final class DownloadEngineTests: XCTestCase {
         load.partSize = 1 << 20
         load.concurrency = 1
         let dest = try TestPaths.temporaryDirectory("load") + "/out.bin"
-        try await DownloadEngine(transport: store, settings: load)
+        try await DownloadEngine(transport: store, settings: load, budget: MemoryBudget(limit: 1 << 20))
             .download(ObjectInfo(key: "o", size: Int64(data.count), lastModified: 0, etag: "e"), to: dest)
         XCTAssertEqual([UInt8](try Data(contentsOf: URL(fileURLWithPath: dest))), data)
         XCTAssertEqual(store.count("GetObject"), 3, "two ranges, the first fetched again after it broke")
@@ -171,7 +171,7 @@ final class DownloadEngineTests: XCTestCase {
         let store = InMemoryTransport()
         let data = (0..<100_000).map { UInt8(truncatingIfNeeded: $0) }
         store.state.withLock { $0.objects["o"] = data; $0.dropGetAfter = [40_000] }
-        let engine = DownloadEngine(transport: store, settings: LoadSettings())
+        let engine = DownloadEngine(transport: store, settings: LoadSettings(), budget: MemoryBudget(limit: 1 << 20))
         let sink = Collect()
         try await engine.read(ObjectInfo(key: "o", size: Int64(data.count), lastModified: 0, etag: "e"), chunkSize: 16 << 10, into: sink)
         XCTAssertEqual(sink.bytes.withLock { $0 }, data)

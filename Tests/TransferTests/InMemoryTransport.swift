@@ -31,6 +31,9 @@ final class InMemoryTransport: PartTransport, Sendable {
     let partChecksums: ChecksumSet
     var downloadChecksum: ChecksumSet { .crc64 }
     var transportID: String { "mem://test/bucket" }
+    /// Small, so the engines' tiny test budgets still let a few requests run at once.
+    var fileUploadMemory: Int { 1 << 10 }
+    func downloadMemory(segment: Int) -> Int { 1 << 10 }
 
     init(limits: PartLimits = PartLimits(minPartSize: 1 << 10, maxPartSize: 1 << 30, maxParts: 10_000, maxSinglePut: 1 << 30,
                                          maxObjectSize: 1 << 40, storeName: "memory"),

@@ -94,7 +94,7 @@ def wait_for_socket(path, proc=None, timeout=10.0):
 class Plugin:
     """The real plugin binary, serving on a socket in its own temp directory."""
 
-    def __init__(self, workdir=None, args=(), env=None, socket_path=None):
+    def __init__(self, workdir=None, args=(), env=None, socket_path=None, preexec=None):
         self.dir = Path(workdir or tempfile.mkdtemp(prefix="argo-plugin-"))
         self.dir.mkdir(parents=True, exist_ok=True)
         self.socket = str(socket_path or self.dir / "plugin.sock")
@@ -102,12 +102,13 @@ class Plugin:
         self.args = list(args)
         self.env = dict(os.environ, **(env or {}))
         self.proc = None
+        self.preexec = preexec      # e.g. cgroups.Cgroup(...).preexec(): start inside limits
         self._channels = []
 
     def start(self):
         self._log = open(self.log_path, "ab")
         self.proc = subprocess.Popen([plugin_binary(), *self.args, self.socket], stdout=self._log,
-                                     stderr=subprocess.STDOUT, env=self.env)
+                                     stderr=subprocess.STDOUT, env=self.env, preexec_fn=self.preexec)
         wait_for_socket(self.socket, self.proc)
         return self
 

@@ -135,9 +135,6 @@ public enum ConfigParser {
                 guard v.hasPrefix("/") else { throw ConfigError("multipart.checkpointDir", "must be an absolute path, got \(Echo.quoted(v))", line: m.line(of: "checkpointDir")) }
                 c.multipart.checkpointDir = v
             }
-            if c.multipart.memoryLimit < c.multipart.partSize {
-                throw ConfigError("multipart.memoryLimit", "\(Quantities.formatBytes(c.multipart.memoryLimit)) cannot hold one part of \(Quantities.formatBytes(c.multipart.partSize))")
-            }
         }
         if let l = try top.mapping("load", allowed: ["partSize", "concurrency"]) {
             if let v = try l.size("partSize", min: 1 << 20) { c.load.partSize = v }

@@ -17,6 +17,8 @@ struct BucketPartTransport: PartTransport {
     var limits: PartLimits { client.dialect.limits }
     var objectChecksums: ChecksumSet { integrity.object }
     var downloadChecksum: ChecksumSet { integrity.wire.crc64Header != nil ? .crc64 : [] }
+    var fileUploadMemory: Int { RequestMemory.fileUpload }
+    func downloadMemory(segment: Int) -> Int { RequestMemory.streamedDownload(segment: segment) }
 
     func putObject(_ key: String, body: PartBody, checksums: PartChecksums) async throws {
         let (wire, what) = (integrity.wire, locate(key))

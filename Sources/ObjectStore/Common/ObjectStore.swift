@@ -6,20 +6,29 @@ import StoreHTTP
 import Synchronization
 import Transfer
 
-/// What every store of the process shares: the HTTP client, the I/O pool, the cluster's API,
-/// the owner of late clean-up work, and the environment credentials are read from.
+/// What every store of the process shares: the HTTP client, the I/O pool, the memory budget and
+/// the concurrency the process's limits allow, the cluster's API, the owner of late clean-up
+/// work, and the environment credentials are read from.
 public struct StoreEnvironment: Sendable {
     public var http: HTTPClient
     public var io: IOPool
+    /// The one budget every transfer of every store draws on.
+    public var budget: MemoryBudget
+    /// Requests in flight per transfer at most (the CPU quota's share); the store's own
+    /// `concurrency` settings are caps within it.
+    public var transferConcurrency: Int
     public var kubernetes: KubernetesAccess
     /// Where late clean-up jobs go (nil: none are scheduled).
     public var deferred: DeferredWork?
     public var processEnvironment: [String: String]
 
-    public init(http: HTTPClient = .shared, io: IOPool = .shared, kubernetes: KubernetesAccess = .shared,
+    public init(http: HTTPClient = .shared, io: IOPool = .shared, budget: MemoryBudget? = nil,
+                transferConcurrency: Int = ResourcePlan.defaultConcurrency, kubernetes: KubernetesAccess = .shared,
                 deferred: DeferredWork? = nil, processEnvironment: [String: String] = ProcessInfo.processInfo.environment) {
         self.http = http
         self.io = io
+        self.budget = budget ?? MemoryBudget(limit: ResourcePlan.defaultBudget, origin: "the default")
+        self.transferConcurrency = max(1, transferConcurrency)
         self.kubernetes = kubernetes
         self.deferred = deferred
         self.processEnvironment = processEnvironment
@@ -35,7 +44,6 @@ public final class ObjectStore: ArtifactStore {
     public let address: BucketAddress
     let credentials: CredentialProvider
     let integrity: IntegrityPolicy
-    let pool: BufferPool
     let retry: RetryStrategy
     let objectHeaders: [(String, String)]
     let environment: StoreEnvironment
@@ -50,7 +58,6 @@ public final class ObjectStore: ArtifactStore {
         address = BucketAddress(endpoint: c.endpoint!, bucket: c.bucket!, insecure: c.insecure, style: c.addressingStyle)
         self.credentials = credentials
         integrity = dialect.integrity(c.multipart.checksum)
-        pool = BufferPool(limit: Int(c.multipart.memoryLimit))
         retry = RetryStrategy(attempts: c.retry.attempts)
         objectHeaders = c.storageClass.map { [dialect.storageClassHeader($0)] } ?? []
         self.environment = environment
@@ -100,13 +107,26 @@ public final class ObjectStore: ArtifactStore {
         BucketPartTransport(client: try await client(), integrity: integrity, objectHeaders: objectHeaders)
     }
 
+    /// The store's settings as caps within what the process's limits allow.
+    var multipartSettings: MultipartSettings {
+        var m = configuration.multipart
+        m.concurrency = min(m.concurrency, environment.transferConcurrency)
+        return m
+    }
+
+    var loadSettings: LoadSettings {
+        var l = configuration.load
+        l.concurrency = min(l.concurrency, environment.transferConcurrency)
+        return l
+    }
+
     func uploader() async throws -> UploadEngine {
-        UploadEngine(transport: try await transport(), settings: configuration.multipart, pool: pool,
+        UploadEngine(transport: try await transport(), settings: multipartSettings, budget: environment.budget,
                      logs: PartLogStore(directory: configuration.multipart.checkpointDir), io: environment.io)
     }
 
     func downloader() async throws -> DownloadEngine {
-        DownloadEngine(transport: try await transport(), settings: configuration.load, io: environment.io)
+        DownloadEngine(transport: try await transport(), settings: loadSettings, budget: environment.budget, io: environment.io)
     }
 
     // MARK: namespace
@@ -203,7 +223,14 @@ public final class ObjectStore: ArtifactStore {
     /// size and ETag), so the first byte comes one round trip sooner. Nil when there is no such
     /// object (a directory key, or nothing).
     public func readIfPresent(_ key: String, chunkSize: Int, into sink: ByteSink) async throws -> ObjectInfo? {
-        let transport = try await transport()
+        let engine = try await downloader()
+        return try await environment.budget.withReservation(engine.streamMemory(chunkSize: chunkSize), for: "one stream") {
+            try await readIfPresent(key, chunkSize: chunkSize, into: sink, engine: engine)
+        }
+    }
+
+    private func readIfPresent(_ key: String, chunkSize: Int, into sink: ByteSink, engine: DownloadEngine) async throws -> ObjectInfo? {
+        let transport = engine.transport
         let first: any ObjectBodyStream
         do {
             first = try await transport.getObject(key, range: nil, ifMatch: nil, segment: chunkSize)
@@ -211,18 +238,17 @@ public final class ObjectStore: ArtifactStore {
             return nil
         } catch let e as StoreError where e.kind == .archived {
             guard let object = try await head(key) else { return nil }
-            try await read(object, chunkSize: chunkSize, into: sink)
+            try await restoringIfArchived(object) { try await engine.read(object, chunkSize: chunkSize, into: sink, memoryClaimed: true) }
             return object
         }
         guard let size = first.info.objectSize else {
             first.cancel()
             guard let o = try await head(key) else { return nil }
-            try await read(o, chunkSize: chunkSize, into: sink)
+            try await restoringIfArchived(o) { try await engine.read(o, chunkSize: chunkSize, into: sink, memoryClaimed: true) }
             return o
         }
         let object = ObjectInfo(key: key, size: size, lastModified: first.info.lastModified, etag: first.info.etag)
-        try await DownloadEngine(transport: transport, settings: configuration.load, io: environment.io)
-            .read(object, chunkSize: chunkSize, into: sink, opened: first)
+        try await engine.read(object, chunkSize: chunkSize, into: sink, opened: first, memoryClaimed: true)
         return object
     }
 

@@ -111,7 +111,7 @@ public final class ObjectStoreClient: Sendable {
                 var pos = offset
                 let end = offset + length
                 while pos < end {
-                    let (at, want) = (pos, Int(min(Int64(1 << 20), end - pos)))
+                    let (at, want) = (pos, Int(min(Int64(RequestMemory.fileChunk), end - pos)))
                     let chunk = try await io.run { () -> [UInt8] in
                         try [UInt8](unsafeUninitializedCapacity: want) { buf, n in
                             n = try fd.read(into: UnsafeMutableRawBufferPointer(buf), at: at)
