@@ -91,6 +91,7 @@ proto:
 fixtures: venv build
 	$(PY) scripts/record-fixtures.py
 
+## make bench: every section, each contender in BENCH_ENVELOPE (default cpu=0.5,mem=512; none: unconstrained)
 bench: deps-test build-release
 	$(PY) scripts/bench all
 

@@ -20,12 +20,15 @@ apt_build=(pkg-config libnghttp2-dev libcurl4-openssl-dev libssl-dev libisal-dev
 #   golang-*, protobuf-compiler
 #                       grpc-go 1.33 (Argo's client library), built offline in GOPATH mode
 #                       by scripts/go/build.sh with protoc and protoc-gen-go
+#   golang-github-minio-minio-go-v7-dev
+#                       minio-go v7, the library of Argo's own S3 driver (a bench peer)
 #   python3-venv        venv for a Debian python3 (PYTHON=/usr/bin/python3)
 #   procps, util-linux  ps/pgrep, setpriv (a test drops root)
 #   linux-perf          profiles in `make bench`
 #   strace              where the plugin does file I/O (test_io_placement.py)
 apt_test=(nghttp2-client ceph-mon ceph-osd radosgw ceph-common
           golang-go golang-google-grpc-dev golang-goprotobuf-dev protobuf-compiler
+          golang-github-minio-minio-go-v7-dev
           python3-venv procps util-linux linux-perf strace)
 
 install_apt() {

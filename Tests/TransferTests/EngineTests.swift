@@ -7,6 +7,13 @@ import TestSupport
 import XCTest
 @testable import Transfer
 
+/// A stream's chunks, as SaveStream hands them to the engine.
+final class DataChunks: ByteChunkSource, Sendable {
+    let chunks: Locked<[Data]>
+    init(_ c: [Data]) { chunks = Locked(c) }
+    func next() async throws -> Data? { chunks.withLock { $0.isEmpty ? nil : $0.removeFirst() } }
+}
+
 /// The engines against an in-memory store double: resume, streams, ranges, integrity.
 final class UploadEngineTests: XCTestCase {
     func settings(resume: Bool = true, dir: String) -> MultipartSettings {
@@ -74,6 +81,35 @@ final class UploadEngineTests: XCTestCase {
         XCTAssertEqual(store.openUploads, 0)
     }
 
+    func testPartsLargerThanTheWholeBudgetUploadFromTheFile() async throws {
+        // A 5 TiB object's parts (525 MiB) inside a 128 MiB sidecar, scaled down: parts of 16 KiB
+        // against a budget of 4 KiB. Each part in flight claims only the client's queues.
+        let (path, data) = try sourceFile(100 << 10)
+        var s = settings(resume: false, dir: "/tmp")
+        s.partSize = 16 << 10
+        let store = InMemoryTransport()
+        let budget = MemoryBudget(limit: 4 << 10)
+        let engine = UploadEngine(transport: store, settings: s, budget: budget, logs: PartLogStore(directory: "/tmp"))
+        _ = try await engine.upload(file: path, to: "huge")
+        XCTAssertEqual(store.objects["huge"], data)
+        XCTAssertEqual(store.count("UploadPart"), 7)
+        XCTAssertLessThanOrEqual(budget.peakBytes, 4 << 10, "memory held never grew with the part size")
+        XCTAssertEqual(budget.bytesInUse, 0)
+    }
+
+    func testAStreamThatCannotFitOnePartFailsAtOnceAndLeavesNothing() async throws {
+        let store = InMemoryTransport()   // smallest part: 1 KiB
+        let engine = UploadEngine(transport: store, settings: settings(resume: false, dir: "/tmp"), budget: MemoryBudget(limit: 512),
+                                  logs: PartLogStore(directory: "/tmp"))
+        do {
+            _ = try await engine.upload(stream: DataChunks([Data(repeating: 7, count: 4096)]), to: "s")
+            XCTFail("a part buffer larger than the budget cannot be had")
+        } catch let e as MemoryBudgetError {
+            XCTAssertEqual(e.budget, 512)
+        }
+        XCTAssertEqual(store.count("CreateMultipartUpload") + store.count("PutObject"), 0, "refused before any request")
+    }
+
     func testAFailureForGoodLeavesNoUploadAndNoLog() async throws {
         let (path, _) = try sourceFile(20 << 10)
         let logs = try TestPaths.temporaryDirectory("logs")
@@ -110,22 +146,17 @@ final class UploadEngineTests: XCTestCase {
     }
 
     func testStreamOfUnknownLengthSplitsIntoPartsOrOnePut() async throws {
-        final class Chunks: ByteChunkSource, Sendable {
-            let chunks: Locked<[Data]>
-            init(_ c: [Data]) { chunks = Locked(c) }
-            func next() async throws -> Data? { chunks.withLock { $0.isEmpty ? nil : $0.removeFirst() } }
-        }
         let store = InMemoryTransport()
         let engine = UploadEngine(transport: store, settings: settings(resume: false, dir: "/tmp"), budget: MemoryBudget(limit: 64 << 10),
                                   logs: PartLogStore(directory: "/tmp"))
         var rng = SeededRandom(state: 3)
         let data = (0..<(13 << 10 + 5)).map { _ in UInt8.random(in: 0...255, using: &rng) }
         let pieces = stride(from: 0, to: data.count, by: 3000).map { Data(data[$0..<min($0 + 3000, data.count)]) }
-        let n = try await engine.upload(stream: Chunks(pieces), to: "s")
+        let n = try await engine.upload(stream: DataChunks(pieces), to: "s")
         XCTAssertEqual(n, Int64(data.count))
         XCTAssertEqual(store.objects["s"], data)
         XCTAssertEqual(store.count("UploadPart"), 4)
-        _ = try await engine.upload(stream: Chunks([Data([1, 2, 3])]), to: "small")
+        _ = try await engine.upload(stream: DataChunks([Data([1, 2, 3])]), to: "small")
         XCTAssertEqual(store.objects["small"], [1, 2, 3])
         XCTAssertEqual(store.count("PutObject"), 1, "less than one part is one PutObject")
     }

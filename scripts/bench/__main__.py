@@ -33,6 +33,10 @@ Environment:
   BENCH_STREAMS   the memory section's concurrent OpenStreams (default 64)
   RPC_REQUESTS    h2load requests per measured rpc run (default 50000)
   PY_WORKERS      thread-pool size of the reference grpcio server (default 16)
+  BENCH_ENVELOPE  limits for the plugin and every peer, each in a cgroup of its own (default
+                  cpu=0.5,mem=512: Argo's documented executor resources; e.g. mem=128; none: the
+                  unconstrained run). Tables then show each contender's peak RSS and its
+                  throttled CPU periods; a peer the kernel OOM-kills is reported unavailable.
 
 Adding a section: a module with `run(report)` (print with report.header/say/table, summary rows
 with report.result, targets with report.target, raise report.Broken when it cannot measure),
@@ -89,6 +93,8 @@ def main(argv):
     for sig in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, lambda signum, frame: sys.exit(128 + signum))
     report = Report()
+    import envelope
+    report.say(f"envelope: {envelope.label()}")
     broken = []
     try:
         for name in chosen:

@@ -144,9 +144,22 @@ def run_child(cmd, what, env=None, timeout=900, ok_codes=(0,)):
     """Runs cmd to completion. Returns {"s": wall seconds around the process, "cpu": its user +
     system seconds (os.wait4), "out", "err"}; raises Broken on an exit status not in ok_codes. The
     child is killed if this process is interrupted, so nothing is left running."""
+    import envelope
+    group = envelope.group()
+    before = envelope.throttling(group)
+    try:
+        return _run_child(cmd, what, env, timeout, ok_codes, group, before)
+    finally:
+        if group is not None:
+            group.remove()
+
+
+def _run_child(cmd, what, env, timeout, ok_codes, group, before):
+    import envelope
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         t0 = time.perf_counter()
-        proc = subprocess.Popen([str(c) for c in cmd], stdout=out, stderr=err, stdin=subprocess.DEVNULL, env=env)
+        proc = subprocess.Popen([str(c) for c in cmd], stdout=out, stderr=err, stdin=subprocess.DEVNULL, env=env,
+                                preexec_fn=group.preexec() if group else None)
         timer = threading.Timer(timeout, proc.kill)
         timer.start()
         try:
@@ -162,7 +175,10 @@ def run_child(cmd, what, env=None, timeout=900, ok_codes=(0,)):
         out.seek(0)
         err.seek(0)
         res = {"s": wall, "cpu": usage.ru_utime + usage.ru_stime, "out": out.read().decode(errors="replace"),
-               "err": err.read().decode(errors="replace")}
+               "err": err.read().decode(errors="replace"), "rss_mib": usage.ru_maxrss / 1024}
+        envelope.note(res, group, before)
+    if res.get("oom_killed"):
+        raise Broken(f"{what}: OOM-killed inside {envelope.label()} (peak RSS {res['rss_mib']:.0f} MiB)")
     if proc.returncode not in ok_codes:
         raise Broken(f"{what} failed (exit {proc.returncode}): {(res['err'] or res['out']).strip()[-1500:]}")
     return res
@@ -219,6 +235,16 @@ def run_rounds(report, label, contenders, n, store=None):
     return {k: v for k, v in res.items() if k not in unavailable}, unavailable
 
 
+def peak_rss(runs):
+    xs = [x["rss_mib"] for x in runs if x.get("rss_mib")]
+    return f"{max(xs):.0f}" if xs else ""
+
+
+def throttled(runs):
+    xs = [x for x in runs if "throttled" in x]
+    return f"{median([x['throttled'] for x in xs]):.0f} / {median([x['throttled_ms'] for x in xs]):.0f}" if xs else ""
+
+
 def rate_rows(label, results, size, contenders=None, reference="plugin", store=True):
     """Table rows (see RATE_HEADERS) for one operation: median and spread, MiB/s, throughput vs the
     reference contender, CPU s and CPU s/GiB, and the store daemons' CPU."""
@@ -231,12 +257,13 @@ def rate_rows(label, results, size, contenders=None, reference="plugin", store=T
         rows.append([label if i == 0 else "", who, f"{s:.3f}", f"{min(x['s'] for x in runs):.3f}-"
                      f"{max(x['s'] for x in runs):.3f}", f"{mibs(size, s):,.0f}",
                      "" if p is None or who == reference else ratio(s / p), f"{cpu:.2f}",
-                     f"{per_gib(cpu, size):.2f}", f"{med(runs, 'store_cpu'):.2f}" if store else "", flags])
+                     f"{per_gib(cpu, size):.2f}", f"{med(runs, 'store_cpu'):.2f}" if store else "", peak_rss(runs),
+                     throttled(runs), flags])
     return rows
 
 
 RATE_HEADERS = ["operation", "by", "median s", "min-max s", "MiB/s", "plugin vs it", "CPU s", "CPU s/GiB",
-                "store CPU s", "flags"]
+                "store CPU s", "peak RSS MiB", "throttled periods / ms", "flags"]
 
 
 def fsync_path(path):

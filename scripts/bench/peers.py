@@ -125,7 +125,9 @@ def python_child(what, **args):
         mine = json.loads(x["out"].strip().splitlines()[-1])
     except (ValueError, IndexError):
         raise Broken(f"{what}: no result line: {x['out'][-500:]} {x['err'][-1000:]}")
-    return {"s": mine["s"], "cpu": mine["cpu"], "process_s": x["s"], "process_cpu": x["cpu"]}
+    out = {"s": mine["s"], "cpu": mine["cpu"], "process_s": x["s"], "process_cpu": x["cpu"]}
+    out.update({k: x[k] for k in ("rss_mib", "throttled", "throttled_ms") if k in x})
+    return out
 
 
 def child_args(store, **kw):
@@ -203,6 +205,45 @@ class Curl(Peer):
         return self._run(store, ["-o", str(path), store.url(key)], f"GET {key}")
 
 
+class ArgoS3Driver(Peer):
+    """What a user has without the plugin: the minio-go v7 calls of Argo's own S3 artifact driver
+    (scripts/go/src/argo-s3-driver, built offline from Debian's golang-github-minio-minio-go-v7-dev
+    by scripts/go/build.sh): FPutObject with SendContentMd5, ConcurrentStreamParts and NumThreads
+    4; a directory as one FPutObject per file in walk order; FGetObject; GetObject."""
+
+    family = "argo-s3"
+    _built = None
+
+    def __init__(self, name="Argo's S3 driver"):
+        super().__init__(name, label="minio-go v7: FPutObject SendContentMd5 ConcurrentStreamParts NumThreads=4 / "
+                                      "FGetObject / GetObject")
+
+    @classmethod
+    def binary(cls):
+        if cls._built is None:
+            out = subprocess.run([str(HERE.parent / "go" / "build.sh")], capture_output=True, text=True, timeout=600)
+            if out.returncode != 0:
+                raise Broken(f"scripts/go/build.sh failed: {out.stderr[-1500:]}")
+            cls._built = HERE.parent / "go" / "bin" / "argo-s3-driver"
+        return cls._built
+
+    def _run(self, store, args, what):
+        env = dict(aws_env(), S3_ENDPOINT=store.endpoint.split("//", 1)[-1], S3_BUCKET=store.bucket, S3_REGION=REGION)
+        return run_child([self.binary(), *args], f"{self.name} {what}", env=env)
+
+    def upload(self, store, path, key):
+        return self._run(store, ["put", str(path), key], f"put {key}")
+
+    def download(self, store, key, path):
+        return self._run(store, ["get", key, str(path)], f"get {key}")
+
+    def stream(self, store, key):
+        return self._run(store, ["stream", key], f"GetObject {key}")
+
+    def upload_tree(self, store, path, prefix):
+        return self._run(store, ["putdir", str(path), prefix], f"putdir {prefix}")
+
+
 # The variants each section runs. Tuned flags were picked by trying a few on this 2-core machine
 # against RGW (see the README's benchmark paragraph); the defaults always run too.
 S5CMD_TUNED = ["--concurrency", "16", "--part-size", "16"]
@@ -214,21 +255,21 @@ def big_upload_peers():
     return [S5cmd("s5cmd"), S5cmd("s5cmd tuned", S5CMD_TUNED),
             Rclone("rclone"), Rclone("rclone tuned", RCLONE_UPLOAD_TUNED),
             Boto3("boto3"), Boto3("boto3 mc=16", max_concurrency=16),
-            AwsCrt(), Curl()]
+            AwsCrt(), Curl(), ArgoS3Driver()]
 
 
 def big_download_peers():
     return [S5cmd("s5cmd"), S5cmd("s5cmd tuned", S5CMD_TUNED),
             Rclone("rclone"), Rclone("rclone tuned", RCLONE_DOWNLOAD_TUNED),
             Boto3("boto3"), Boto3("boto3 mc=16", max_concurrency=16),
-            AwsCrt(), Curl()]
+            AwsCrt(), Curl(), ArgoS3Driver()]
 
 
 def tree_upload_peers():
     return [S5cmd("s5cmd"), S5cmd("s5cmd tuned", global_flags=["--numworkers", "64"]),
             Rclone("rclone"), Rclone("rclone --transfers 16", ["--transfers", "16"]),
             Rclone("rclone --transfers 64", ["--transfers", "64", "--checkers", "64"]),
-            Boto3("boto3 pool=16", threads=16), Boto3("boto3 pool=64", threads=64)]
+            Boto3("boto3 pool=16", threads=16), Boto3("boto3 pool=64", threads=64), ArgoS3Driver()]
 
 
 def best_variants(results, peers):

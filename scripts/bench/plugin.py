@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 
-from measure import cpu_seconds
+from measure import cpu_seconds, proc_status
 from report import Broken
 from scratch import REPO
 
@@ -58,12 +58,15 @@ class BenchPlugin(Plugin):
     startup_s = None
 
     def start(self):
+        import envelope
         plugin_bin()
+        self.group = envelope.group()
+        self.preexec = self.group.preexec() if self.group else None
         self.dir.mkdir(parents=True, exist_ok=True)
         self._log = open(self.log_path, "ab")
         t0 = time.perf_counter()
         self.proc = subprocess.Popen([harness.plugin_binary(), *self.args, self.socket], stdout=self._log,
-                                     stderr=subprocess.STDOUT, env=self.env)
+                                     stderr=subprocess.STDOUT, env=self.env, preexec_fn=self.preexec)
         try:
             wait_connectable(self.socket, self.proc, what="plugin")
         except Broken:
@@ -71,6 +74,15 @@ class BenchPlugin(Plugin):
             raise Broken(f"plugin did not start; its log:\n{self.log()}")
         self.startup_s = time.perf_counter() - t0
         return self
+
+    def stop(self, *args, **kw):
+        try:
+            return super().stop(*args, **kw)
+        finally:
+            if getattr(self, "group", None) is not None:
+                if self.group.oom_kills():
+                    print(f"  the plugin was OOM-killed in its envelope; its log tail:\n{self.log()[-1500:]}", flush=True)
+                self.group.remove()
 
     def integrity_choices(self):
         """The plugin's log lines naming the part-integrity algorithm it chose per store, e.g.
@@ -107,7 +119,9 @@ class PluginCalls:
         self.stub = plugin.stub()
 
     def _timed(self, what, call):
-        pid = self.p.proc.pid
+        import envelope
+        pid, group = self.p.proc.pid, getattr(self.p, "group", None)
+        before = envelope.throttling(group)
         c0, t0 = cpu_seconds(pid), time.perf_counter()
         try:
             r = call()
@@ -115,7 +129,7 @@ class PluginCalls:
             raise Broken(f"{what}: {e}; plugin log tail:\n{self.p.log()[-1500:]}")
         dt, cpu = time.perf_counter() - t0, cpu_seconds(pid) - c0
         check_reply(what, r)
-        return {"s": dt, "cpu": cpu}
+        return envelope.note({"s": dt, "cpu": cpu, "rss_mib": proc_status(pid).get("VmHWM", 0) / 1024}, group, before)
 
     def save(self, path, key, config):
         return self._timed(f"Save {path} -> {key}", lambda: self.stub.Save(
@@ -133,6 +147,9 @@ class PluginCalls:
         h = hashlib.sha256() if sha else None
         pid = self.p.proc.pid
         out = open(out_path, "wb") if out_path else None
+        import envelope
+        group = getattr(self.p, "group", None)
+        before = envelope.throttling(group)
         c0, u0, t0 = cpu_seconds(pid), self_cpu(), time.perf_counter()
         first, n, ended, msgs, err = None, 0, False, 0, ""
         try:
@@ -165,4 +182,5 @@ class PluginCalls:
             raise Broken(f"OpenStream {key}: {n} of {size} bytes, is_end={ended}, error={err!r}")
         if h and h.hexdigest() != sha:
             raise Broken(f"OpenStream {key}: the bytes streamed are not the object's (sha256 differs)")
-        return {"s": dt, "ttfb": first, "cpu": cpu_seconds(pid) - c0, "client_cpu": self_cpu() - u0, "msgs": msgs}
+        return envelope.note({"s": dt, "ttfb": first, "cpu": cpu_seconds(pid) - c0, "client_cpu": self_cpu() - u0,
+                              "msgs": msgs, "rss_mib": proc_status(pid).get("VmHWM", 0) / 1024}, group, before)

@@ -16,7 +16,7 @@ TARGET_VS_PEERS = 1.5      # x the fastest of s5cmd, rclone, boto3, aws-c-s3 (ea
 TARGET_VS_CURL = 1.0       # x one curl PUT
 TARGET_CPU_VS_S5CMD = 0.5  # plugin CPU s/GiB at most this share of s5cmd's
 CHECKSUMS = ("auto", "md5", "none")
-PARALLEL_FAMILIES = ("s5cmd", "rclone", "boto3", "aws-c-s3")
+PARALLEL_FAMILIES = ("s5cmd", "rclone", "boto3", "aws-c-s3", "argo-s3")
 
 
 def plugin_name(checksum):
@@ -111,4 +111,4 @@ def peer_save(store, peer, src, size):
             raise Broken(f"{peer.name} stored a different size")
         return x
 
-    return Contender(do, lambda i: store.delete(key(i)), flags=peer.label)
+    return Contender(do, lambda i: store.delete(key(i)), flags=peer.label, optional=peer.family == "argo-s3")

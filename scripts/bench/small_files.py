@@ -81,4 +81,4 @@ def peer_tree(store, peer, tree, local):
                              f"MD5 ETags differ")
         return x
 
-    return Contender(do, lambda i: store.delete(prefix(i) + "/", prefix=True), flags=peer.label)
+    return Contender(do, lambda i: store.delete(prefix(i) + "/", prefix=True), flags=peer.label, optional=peer.family == "argo-s3")

@@ -5,13 +5,14 @@ import os
 
 from measure import (RATE_HEADERS, Contender, big_size, med, per_gib, rate_rows, rounds, run_rounds, size_label,
                      summarize)
-from peers import Curl
+from peers import ArgoS3Driver, Curl
 from plugin import PluginCalls, plugin_bin, running_plugin
 from report import Broken, ratio
 from scratch import SCRATCH, remove
 from store import RGW_STORE
 
 TARGET_VS_CURL = 0.9
+TARGET_VS_ARGO = 1.5       # x Argo's own S3 driver (minio-go GetObject)
 TARGET_CPU_PER_GIB = 0.35
 TARGET_TTFB_MS = 5.0       # first byte at most this much later than curl's
 KEY = "stream/big"
@@ -45,10 +46,19 @@ def run(report):
                     raise Broken(f"curl GET wrote {os.path.getsize(out / f'curl-{i}')} bytes, expected {size}")
                 return x
 
+            argo = ArgoS3Driver()
+
+            def argo_get(i):
+                x = argo.stream(rgw, KEY)
+                if int(x["out"].strip() or 0) != size:
+                    raise Broken(f"Argo's S3 driver GetObject read {x['out'].strip()} bytes, expected {size}")
+                return x
+
             contenders = {
                 "plugin": Contender(plugin_stream, lambda i: remove(out / f"plugin-{i}", settle=0.2),
                                     flags="grpcio client, messages written to a file"),
-                "curl": Contender(curl_get, lambda i: remove(out / f"curl-{i}", settle=0.2), flags=curl.label)}
+                "curl": Contender(curl_get, lambda i: remove(out / f"curl-{i}", settle=0.2), flags=curl.label),
+                argo.name: Contender(argo_get, optional=True, flags="minio-go GetObject, copied to a discard sink")}
             results, _ = run_rounds(report, label, contenders, n, store=rgw)
         report.say("verified: OpenStream -> is_end on the last message only, the byte count, the sha256 of the "
                    "object (warm-up); curl -> size")
@@ -60,6 +70,10 @@ def run(report):
     report.table(RATE_HEADERS, rate_rows(label, results, size, contenders))
     summarize(report, f"{label} from RGW", results, size, contenders)
     ps, cs = med(results["plugin"]), med(results["curl"])
+    if argo.name in results:
+        vs_argo = med(results[argo.name]) / ps
+        report.target("stream", vs_argo >= TARGET_VS_ARGO, f"{label}: plugin {ratio(vs_argo)} Argo's S3 driver GetObject "
+                      f">= {TARGET_VS_ARGO}x")
     pt, ct = med(results["plugin"], "ttfb") * 1000, med(results["curl"], "ttfb") * 1000
     client = med(results["plugin"], "client_cpu")
     report.say(f"first byte, median: plugin {pt:.1f} ms (the call until the first data message), curl {ct:.1f} ms "

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Build scripts/go/bin/grpcgo-client: a grpc-go client for the plugin, used by
-# Tests/integration/test_grpc_go.py to talk to the plugin the way Argo does.
+# Tests/integration/test_grpc_go.py to talk to the plugin the way Argo does; and
+# scripts/go/bin/argo-s3-driver: the minio-go v7 calls of Argo's own S3 driver, a bench peer
+# (golang-github-minio-minio-go-v7-dev).
 #
 # Offline, GOPATH mode, against Debian's packaged Go libraries:
 #   golang-go (go 1.19), golang-google-grpc-dev (grpc 1.33),
@@ -54,4 +56,9 @@ cd "$HERE/src/grpcgo-client"
 go vet . >&2
 go build -o "$OUT.tmp" .
 mv -f "$OUT.tmp" "$OUT"
+
+cd "$HERE/src/argo-s3-driver"
+go vet . >&2
+go build -o "$BIN_DIR/argo-s3-driver.tmp" .
+mv -f "$BIN_DIR/argo-s3-driver.tmp" "$BIN_DIR/argo-s3-driver"
 echo "$OUT"
