@@ -1,6 +1,7 @@
 """Every JSON route with curl over HTTP/2 (prior knowledge) on the Unix socket."""
 import base64
 import json
+import time
 
 from harness import curl_json
 
@@ -59,3 +60,30 @@ def test_failed_operation_is_success_false_with_reason(plugin, store):
     body = json.loads(text)
     assert status == 200 and body["success"] is False
     assert "artifact not found" in body["error"] and "no/such" in body["error"]
+
+
+
+def test_errors_wait_for_the_whole_request(plugin):
+    """curl stops sending when a 4xx arrives before its body is sent, ending the stream short of
+    its content-length; HTTP/2 resets that as PROTOCOL_ERROR and curl loses the answer (seen
+    under CPU load). So even a 404 waits for the request's end; a body over the limit is
+    answered (413) and then stopped with RST_STREAM(NO_ERROR) (RFC 9113 §8.1)."""
+    from rawh2 import H2Client
+    c = H2Client(plugin.socket)
+    try:
+        sid = c.start("/api/v1/artifacts/nope", content_type="application/json")
+        c.pump(0.3)
+        assert c.responses[sid].status is None, "answered before the request ended"
+        c.conn.send_data(sid, b"{}", end_stream=True)
+        c.flush()
+        r = c.wait(sid, timeout=5)
+        assert r.status == "404" and r.reset is None and json.loads(bytes(r.data))["code"] == 5
+
+        big = c.start("/api/v1/artifacts/load", content_type="application/json")
+        c.send(big, b" " * (64 << 20))          # stops once the server has answered
+        r = c.wait(big, timeout=10)
+        assert r.status == "413" and "request body larger than" in json.loads(bytes(r.data))["message"]
+        assert r.reset in (None, 0)
+        assert not c.closed
+    finally:
+        c.close()

@@ -35,14 +35,9 @@ struct JSONGateway {
     }
 
     func handle(_ request: HTTP2Request, _ response: HTTP2ResponseWriter) async {
-        let route = String(request.head.path.dropFirst(ArtifactMethod.jsonPrefix.count).prefix { $0 != "?" })
-        guard let method = ArtifactMethod.fromJSONRoute(route) else {
-            let known = ArtifactMethod.allCases.compactMap(\.jsonRoute).joined(separator: ", ")
-            return await fail(response, RPCError(.notFound, "no route \(Echo.clip(request.head.path)); known: \(known)"), status: 404)
-        }
-        guard request.head.method == "POST" else {
-            return await fail(response, RPCError(.unimplemented, "\(Echo.clip(request.head.path)) takes POST, got \(Echo.quoted(request.head.method))"), status: 405)
-        }
+        // The whole request is read before any answer, errors included: curl stops sending when
+        // a 4xx arrives early and ends the stream short of its content-length, which HTTP/2
+        // then resets as a protocol error, losing the answer.
         // Any content-type is read as JSON: `curl -d` sends form-urlencoded by default.
         let body: [UInt8]
         do {
@@ -52,6 +47,14 @@ struct JSONGateway {
             body = b
         } catch {
             return
+        }
+        let route = String(request.head.path.dropFirst(ArtifactMethod.jsonPrefix.count).prefix { $0 != "?" })
+        guard let method = ArtifactMethod.fromJSONRoute(route) else {
+            let known = ArtifactMethod.allCases.compactMap(\.jsonRoute).joined(separator: ", ")
+            return await fail(response, RPCError(.notFound, "no route \(Echo.clip(request.head.path)); known: \(known)"), status: 404)
+        }
+        guard request.head.method == "POST" else {
+            return await fail(response, RPCError(.unimplemented, "\(Echo.clip(request.head.path)) takes POST, got \(Echo.quoted(request.head.method))"), status: 405)
         }
         let context = RPCContext(method: method.rawValue, transport: "json", logger: logger)
         do {
