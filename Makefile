@@ -62,9 +62,11 @@ test-tsan: deps-test
 
 ## make soak (opt-in): 30 minutes of transfers through a failing store, RSS and descriptors sampled
 soak: deps-test build
-	$(PY) scripts/soak.py --minutes $(SOAK_MINUTES)
+	$(PY) scripts/soak.py --minutes $(SOAK_MINUTES) $(if $(SOAK_MEMORY),--memory-limit $(SOAK_MEMORY))
 
 SOAK_MINUTES ?= 30
+# SOAK_MEMORY=128: the plugin runs in a cgroup with that many MiB (as a sidecar with Argo's limits)
+SOAK_MEMORY ?=
 
 ## make fuzz (opt-in): every fuzz target for FUZZ_SECONDS under libFuzzer + ASan (scripts/fuzz.sh)
 fuzz:

@@ -42,6 +42,17 @@ def flat(samples, warmup, tolerance=0.10, slack=0):
     return late <= max(early * (1 + tolerance), early + slack), f"first-third median {early:.0f}, last-third median {late:.0f} ({(late / early - 1) * 100:+.1f}%)"
 
 
+def memory_split(pid):
+    """RSS by kind from /proc/PID/status: anonymous (heap, stacks) and file-backed (libraries)."""
+    kinds = {}
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(("RssAnon:", "RssFile:", "RssShmem:")):
+                k, v = line.split(":", 1)
+                kinds[k[3:].lower()] = int(v.split()[0]) / 1024
+    return ", ".join(f"{k} {v:.1f} MiB" for k, v in kinds.items())
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--minutes", type=float, default=30)
@@ -49,6 +60,8 @@ def main():
                     "at least 60 s: the allocator's arenas and the buffer pool fill to their working size first)")
     ap.add_argument("--interval", type=float, default=10)
     ap.add_argument("--json", help="also write the samples and counts here")
+    ap.add_argument("--memory-limit", type=int, metavar="MiB",
+                    help="run the plugin in a cgroup of its own with this memory limit (and count OOM kills)")
     args = ap.parse_args()
     # SIGTERM and SIGHUP unwind like Ctrl-C, so the finally below stops the RGW this run started
     for sig in (signal.SIGTERM, signal.SIGHUP):
@@ -74,7 +87,15 @@ def main():
     s3.create_bucket(Bucket=bucket)
     host, rport = endpoint.split("//", 1)[1].split(":")
     proxy = FaultProxy(host, int(rport)).start()
-    plugin = Plugin(workdir=work / "plugin", env={"AWS_ACCESS_KEY_ID": S3_ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": S3_SECRET_KEY}).start()
+    group = None
+    if args.memory_limit:
+        import cgroups
+        cgroups.require()
+        group = cgroups.Cgroup(memory_mib=args.memory_limit)
+    # debug: the plugin reports its heap after each idle trim, printed with the idle RSS below
+    plugin = Plugin(workdir=work / "plugin", env={"AWS_ACCESS_KEY_ID": S3_ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": S3_SECRET_KEY,
+                                                 "ARGO_PLUGIN_LOG_LEVEL": "debug"},
+                    preexec=group.preexec() if group else None).start()
     cfg = (f"endpoint: {proxy.endpoint}\nbucket: {bucket}\ninsecure: true\nuseSDKCreds: true\n"
            f"multipart: {{threshold: 8Mi, partSize: 8Mi, concurrency: 4, checkpointDir: {work / 'ckpt'}}}\n"
            "load: {partSize: 8Mi, concurrency: 4}\ntimeouts: {connect: 3s, stall: 2s}\n")
@@ -100,7 +121,10 @@ def main():
                 samples.append(sample_process(plugin.proc.pid)[0])
                 time.sleep(0.2)
             low = min(samples)
-            print(f"  idle {what}: rss={low / 1024:7.1f} MiB", flush=True)
+            split = memory_split(plugin.proc.pid)
+            heap = [l for l in plugin.log().splitlines() if "idle heap after trim" in l]
+            print(f"  idle {what}: rss={low / 1024:7.1f} MiB ({split}); "
+                  f"{heap[-1].split('idle heap after trim: ', 1)[-1] if heap else 'no heap report yet'}", flush=True)
             return low
         sample()
         total = args.minutes * 60
@@ -123,14 +147,21 @@ def main():
             "fds": {"first": fds[0][1], "last": fds[-1][1], "max": max(v for _, v in fds)},
             "rss_flat": rss_text, "fds_flat": fds_text,
         }
+        if group:
+            summary["memory_limit_mib"] = args.memory_limit
+            summary["oom_kills"] = group.oom_kills()
+            summary["peak_mib"] = group.peak_mib()
         print("soak:", json.dumps(summary))
         if args.json:
             Path(args.json).write_text(json.dumps({"summary": summary, "rss": rss, "rss_idle_kib": [idle_early, idle_late], "fds": fds}))
-        if errors or any(t.problems().values()) or summary["uploads_left"] or not ok_rss or not ok_fds or plugin.proc.poll() is not None:
+        if errors or any(t.problems().values()) or summary["uploads_left"] or not ok_rss or not ok_fds or plugin.proc.poll() is not None \
+                or summary.get("oom_kills"):
             print("soak: FAILED", errors[:3], t.problems() if any(t.problems().values()) else "")
             rc = 1
     finally:
         plugin.stop()
+        if group:
+            group.remove()
         proxy.stop()
         subprocess.run([str(REPO / "scripts" / "testbed" / "stop-rgw.sh"), rgw_dir, "--purge"], timeout=120)
     sys.exit(rc)

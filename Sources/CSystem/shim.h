@@ -16,6 +16,8 @@
 #include <stdint.h>
 #include <string.h>
 #include <malloc.h>
+#include <poll.h>
+#include <time.h>
 
 static inline int argo_set_nonblocking(int fd) {
     int flags = fcntl(fd, F_GETFL, 0);
@@ -41,6 +43,14 @@ static inline ssize_t argo_copy_file_range(int in_fd, int64_t *off_in, int out_f
     return (ssize_t)syscall(SYS_copy_file_range, in_fd, off_in, out_fd, off_out, len, 0u);
 }
 static inline int argo_syncfs(int fd) { return (int)syscall(SYS_syncfs, fd); }
+/* Waits until fd is readable or `nanoseconds` pass (negative: no limit), with ppoll's
+   nanosecond timeout (a GNU extension: called through syscall, as above). */
+static inline int argo_wait_readable(int fd, int64_t nanoseconds) {
+    struct pollfd p = { fd, POLLIN, 0 };
+    if (nanoseconds < 0) return (int)syscall(SYS_ppoll, &p, 1, NULL, NULL, 8);
+    struct timespec ts = { (time_t)(nanoseconds / 1000000000), (long)(nanoseconds % 1000000000) };
+    return (int)syscall(SYS_ppoll, &p, 1, &ts, NULL, 8);
+}
 /* Atomically swap two paths (renameat2 RENAME_EXCHANGE = 2). */
 static inline int argo_rename_exchange(const char *a, const char *b) {
     return (int)syscall(SYS_renameat2, AT_FDCWD, a, AT_FDCWD, b, 2u);
@@ -74,4 +84,11 @@ static inline void argo_size_malloc_for_transfers(int mmap_threshold, int trim_t
 }
 /* Returns the free memory inside malloc's arenas to the system (blocking: run it off the pool). */
 static inline int argo_trim_heap(void) { return malloc_trim(0); }
+/* What malloc holds, in bytes: in use, free inside the arenas, and mapped whole (mallinfo2). */
+typedef struct { size_t in_use; size_t free_in_arenas; size_t mapped; } argo_heap_usage;
+static inline argo_heap_usage argo_heap_now(void) {
+    struct mallinfo2 m = mallinfo2();
+    argo_heap_usage u = { m.uordblks, m.fordblks, m.hblkhd };
+    return u;
+}
 #endif

@@ -73,7 +73,7 @@ public struct ArtifactRPCRouter: HTTP2Handler {
             }
             if let timeout {
                 group.addTask {
-                    do { try await Task.sleep(for: timeout) } catch { return false }
+                    do { try await Timers.sleep(for: timeout) } catch { return false }
                     return false
                 }
             }

@@ -12,7 +12,7 @@ public enum Cleanup {
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { try await body() }
                 group.addTask {
-                    try await Task.sleep(for: timeout)
+                    try await Timers.sleep(for: timeout)
                     throw CleanupTimeout(after: timeout)
                 }
                 try await group.next()
@@ -78,7 +78,7 @@ public final class DeferredWork: Sendable {
             await withTaskGroup(of: Void.self) { group in
                 if let next {
                     group.addTask {
-                        try? await Task.sleep(until: next, clock: .continuous)
+                        try? await Timers.sleep(until: next)
                         self.poke()
                     }
                 }

@@ -39,7 +39,7 @@ public final class IdleCounter: Sendable {
         defer { state.withLock { _ = $0.expired.remove(id) } }
         return await withTaskGroup(of: Void.self) { group in
             group.addTask {
-                do { try await Task.sleep(for: timeout) } catch { return }
+                do { try await Timers.sleep(for: timeout) } catch { return }
                 self.expire(id)
             }
             let reached = await withCheckedContinuation { (c: CheckedContinuation<Bool, Never>) in

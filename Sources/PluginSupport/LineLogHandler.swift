@@ -106,7 +106,7 @@ public final class LogWriter: Sendable {
         defer { state.withLock { _ = $0.expired.remove(id) } }
         await withTaskGroup(of: Void.self) { group in
             group.addTask {
-                do { try await Task.sleep(for: timeout) } catch { return }
+                do { try await Timers.sleep(for: timeout) } catch { return }
                 self.release(waiter: id)
             }
             await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in

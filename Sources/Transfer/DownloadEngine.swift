@@ -88,7 +88,7 @@ public struct DownloadEngine: Sendable {
                             guard let pause = transport.retryPause(after: error, attempt: attempt) else { throw error }
                             Log.store.notice("\(location): \(error) at byte \(offset); fetching the rest again (attempt \(attempt + 1))")
                             attempt += 1
-                            try await Task.sleep(for: pause)
+                            try await Timers.sleep(for: pause)
                         }
                     }
                     let value = sum.value

@@ -27,10 +27,10 @@ public final class TransferProgress: Sendable {
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { [self] in
                 do {
-                    try await Task.sleep(for: .seconds(30))
+                    try await Timers.sleep(for: .seconds(30))
                     while true {
                         report()
-                        try await Task.sleep(for: .seconds(5))
+                        try await Timers.sleep(for: .seconds(5))
                     }
                 } catch {
                     return   // cancelled: the transfer ended

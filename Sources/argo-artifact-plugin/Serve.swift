@@ -82,7 +82,7 @@ struct Serve: AsyncParsableCommand {
         let grace = gracePeriod
         await withTaskGroup(of: Void.self) { group in
             group.addTask { await deferred.run() }
-            group.addTask { await IdleHeapTrim.run(server) }
+            group.addTask { await IdleHeapTrim.run(server, logger: logger) }
             let signalName = await termination.wait()
             logger.info("\(signalName): shutting down (grace period \(grace)s, \(server.inFlight) call(s) in flight)")
             await server.shutdown(grace: .seconds(grace))

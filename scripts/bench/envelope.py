@@ -47,15 +47,23 @@ def label():
     return " / ".join(parts) + " for each contender (cgroup v1; BENCH_ENVELOPE)"
 
 
-def group():
-    """A new group in the envelope's limits, or None without one."""
+def group(memory_mib=None):
+    """A new group in the envelope's limits (memory_mib overriding its memory), or None without one."""
     if not LIMITS:
         return None
     why = cgroups.available()
     if why:
         raise Broken(f"BENCH_ENVELOPE={os.environ.get('BENCH_ENVELOPE', 'cpu=0.5,mem=512')} needs cgroups: {why} "
                      f"(or run with BENCH_ENVELOPE=none)")
-    return cgroups.Cgroup(memory_mib=LIMITS.get("memory_mib"), cpus=LIMITS.get("cpus"))
+    return cgroups.Cgroup(memory_mib=memory_mib or LIMITS.get("memory_mib"), cpus=LIMITS.get("cpus"))
+
+
+SMALL_MIB = 128   # the common LimitRange: save also runs the plugin there, in the same run
+
+
+def small_variant():
+    """True when the envelope's memory is above SMALL_MIB, so a 128 MiB plugin row is worth adding."""
+    return bool(LIMITS) and LIMITS.get("memory_mib", 1 << 30) > SMALL_MIB
 
 
 def throttling(g):

@@ -56,11 +56,12 @@ class BenchPlugin(Plugin):
     """harness.Plugin with a fine-grained readiness wait, recording the spawn-to-accept time."""
 
     startup_s = None
+    memory_mib = None   # overrides the envelope's memory limit for this plugin
 
     def start(self):
         import envelope
         plugin_bin()
-        self.group = envelope.group()
+        self.group = envelope.group(self.memory_mib)
         self.preexec = self.group.preexec() if self.group else None
         self.dir.mkdir(parents=True, exist_ok=True)
         self._log = open(self.log_path, "ab")
@@ -91,8 +92,10 @@ class BenchPlugin(Plugin):
 
 
 @contextlib.contextmanager
-def running_plugin(workdir, args=(), env=None):
-    p = BenchPlugin(workdir=workdir, args=args, env=env).start()
+def running_plugin(workdir, args=(), env=None, memory_mib=None):
+    p = BenchPlugin(workdir=workdir, args=args, env=env)
+    p.memory_mib = memory_mib
+    p.start()
     try:
         yield p
     finally:

@@ -4,6 +4,8 @@ against s5cmd, rclone, boto3 and aws-c-s3 (each with its defaults and a tuned va
 exists) and a single curl PUT (the store's line rate for one request)."""
 import contextlib
 
+import envelope
+
 from measure import (RATE_HEADERS, Contender, big_size, med, per_gib, rate_rows, report_unavailable, rounds,
                      run_rounds, size_label, summarize)
 from peers import best_variants, big_upload_peers, marked_best, versions
@@ -15,7 +17,9 @@ from store import RGW_STORE
 TARGET_VS_PEERS = 1.5      # x the fastest of s5cmd, rclone, boto3, aws-c-s3 (each at its best variant)
 TARGET_VS_CURL = 1.0       # x one curl PUT
 TARGET_CPU_VS_S5CMD = 0.5  # plugin CPU s/GiB at most this share of s5cmd's
+TARGET_SMALL_SHARE = 0.9   # the plugin's Save speed at 128 MiB against the envelope's memory
 CHECKSUMS = ("auto", "md5", "none")
+SMALL = f"plugin at {envelope.SMALL_MIB} MiB"
 PARALLEL_FAMILIES = ("s5cmd", "rclone", "boto3", "aws-c-s3", "argo-s3")
 
 
@@ -42,6 +46,11 @@ def run(report):
                                                    env=rgw.plugin_env))
             plugins[checksum] = p
             contenders[plugin_name(checksum)] = plugin_save(rgw, PluginCalls(p), checksum, src, src_sha, size, "save")
+        if envelope.small_variant():
+            p = stack.enter_context(running_plugin(SCRATCH.subdir(report, "plugin-save-small"), env=rgw.plugin_env,
+                                                   memory_mib=envelope.SMALL_MIB))
+            contenders[SMALL] = plugin_save(rgw, PluginCalls(p), "auto", src, src_sha, size, "save-small")
+            contenders[SMALL].flags = f"checksum auto, its cgroup at {envelope.SMALL_MIB} MiB"
         for peer in peers:
             contenders[peer.name] = peer_save(rgw, peer, src, size)
         results, unavailable = run_rounds(report, label, contenders, n, store=rgw)
@@ -76,6 +85,11 @@ def run(report):
         vs_curl = med(results["curl"]) / p
         report.target("save", vs_curl >= TARGET_VS_CURL, f"{label}: plugin {ratio(vs_curl)} one curl PUT >= "
                       f"{TARGET_VS_CURL}x")
+    if SMALL in results:
+        share = med(results["plugin"]) / med(results[SMALL])
+        report.target("save", share >= TARGET_SMALL_SHARE,
+                      f"{label}: plugin at {envelope.SMALL_MIB} MiB runs at {share:.0%} of its speed in the envelope's "
+                      f"{envelope.LIMITS['memory_mib']} MiB >= {TARGET_SMALL_SHARE:.0%}")
     if "s5cmd" in best:
         s5 = best["s5cmd"]
         cpu_p, cpu_s = per_gib(med(results["plugin"], "cpu"), size), per_gib(med(results[s5], "cpu"), size)

@@ -157,7 +157,7 @@ extension ObjectStoreClient {
                 if expected.isSubset(of: after) {
                     return "rule \(rule.id) for prefix '\(rule.prefix)' written (\(existing.filter { $0.id != rule.id }.count) other rule(s) kept)"
                 }
-                try await Task.sleep(for: .milliseconds(Int.random(in: 50...300)))
+                try await Timers.sleep(for: .milliseconds(Int.random(in: 50...300)))
             }
         }
         return "rule \(rule.id) for prefix '\(rule.prefix)': another writer kept changing the bucket's lifecycle configuration; some rules may be missing"

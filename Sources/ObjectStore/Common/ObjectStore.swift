@@ -268,7 +268,7 @@ public final class ObjectStore: ArtifactStore {
             let poll = env["ARGO_PLUGIN_RESTORE_POLL_SECONDS"].flatMap { Int($0) } ?? 10
             let limit = ContinuousClock.now.advanced(by: .seconds(env["ARGO_PLUGIN_RESTORE_MAX_SECONDS"].flatMap { Int($0) } ?? 6 * 3600))
             while true {
-                try await Task.sleep(for: .seconds(poll))
+                try await Timers.sleep(for: .seconds(poll))
                 switch try await client.restoreState(object.key) {
                 case .done: try await body(); return
                 case .gone: throw ArtifactError.notFound(locate(object.key))
@@ -300,7 +300,7 @@ public final class ObjectStore: ArtifactStore {
             pending = failures.map(\.key)
             if !pending.isEmpty && round < 3 {
                 Log.store.notice("delete: \(pending.count) key(s) not deleted (\(failures.first!.code)); trying them again")
-                try await Task.sleep(for: .milliseconds(200 * round))
+                try await Timers.sleep(for: .milliseconds(200 * round))
             }
         }
         guard failures.isEmpty else {

@@ -68,7 +68,7 @@ public final class HTTP2Server: Sendable {
             context.forEachConnection { $0.sendShutdownNotice() }
         }
         // One round trip for the notice to land before the final GOAWAY.
-        try? await Task.sleep(for: .milliseconds(50))
+        try? await Timers.sleep(for: .milliseconds(50))
         loop.execute { context in context.forEachConnection { $0.sendGoaway() } }
 
         if await !shared.streams.waitUntilZero(timeout: grace) {

@@ -1,0 +1,76 @@
+import PluginSupport
+import XCTest
+
+final class TimersTests: XCTestCase {
+    func testSleepLastsAtLeastItsDuration() async throws {
+        let start = ContinuousClock.now
+        try await Timers.sleep(for: .milliseconds(60))
+        XCTAssertGreaterThanOrEqual(ContinuousClock.now - start, .milliseconds(60))
+    }
+
+    func testEarlierDeadlinesWakeFirstWhateverTheOrderOfArrival() async throws {
+        let timers = Timers()
+        let order = try await withThrowingTaskGroup(of: Int.self) { group in
+            for ms in [120, 40, 80, 10] {
+                group.addTask {
+                    try await timers.sleep(until: .now + .milliseconds(ms))
+                    return ms
+                }
+            }
+            return try await group.reduce(into: [Int]()) { $0.append($1) }
+        }
+        XCTAssertEqual(order, [10, 40, 80, 120])
+        XCTAssertEqual(timers.sleeping, 0)
+    }
+
+    /// The reason this type exists: a cancelled sleep returns at once and leaves nothing behind
+    /// (Task.sleep keeps its timer and the task's memory until the original deadline).
+    func testCancelledSleepThrowsAtOnceAndIsForgotten() async throws {
+        let timers = Timers()
+        let sleepers = (0..<200).map { _ in
+            Task { try await timers.sleep(until: .now + .seconds(3600)) }
+        }
+        let deadline = ContinuousClock.now + .seconds(5)
+        while timers.sleeping < 200, ContinuousClock.now < deadline { await Task.yield() }
+        XCTAssertEqual(timers.sleeping, 200)
+        let start = ContinuousClock.now
+        for s in sleepers { s.cancel() }
+        for s in sleepers {
+            do {
+                try await s.value
+                XCTFail("a cancelled sleep returned normally")
+            } catch is CancellationError {
+            } catch {
+                XCTFail("a cancelled sleep threw \(error), not CancellationError")
+            }
+        }
+        XCTAssertLessThan(ContinuousClock.now - start, .seconds(2))
+        XCTAssertEqual(timers.sleeping, 0, "cancelled sleepers are still held")
+    }
+
+    func testCancelledBeforeItStartsThrowsWithoutSleeping() async throws {
+        let timers = Timers()
+        let t = Task {
+            while !Task.isCancelled { await Task.yield() }
+            try await timers.sleep(until: .now + .seconds(3600))
+        }
+        t.cancel()
+        do {
+            try await t.value
+            XCTFail("slept despite being cancelled")
+        } catch is CancellationError {}
+        XCTAssertEqual(timers.sleeping, 0)
+    }
+
+    func testANewEarlierSleeperWakesTheThreadWaitingOnALaterOne() async throws {
+        let timers = Timers()
+        let long = Task { try await timers.sleep(until: .now + .seconds(3600)) }
+        while timers.sleeping < 1 { await Task.yield() }
+        let start = ContinuousClock.now
+        try await timers.sleep(until: .now + .milliseconds(30))
+        XCTAssertLessThan(ContinuousClock.now - start, .seconds(2))
+        long.cancel()
+        _ = try? await long.value
+        XCTAssertEqual(timers.sleeping, 0)
+    }
+}
