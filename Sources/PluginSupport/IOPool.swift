@@ -53,25 +53,7 @@ public final class IOPool: Sendable {
         ready = eventfd(0, Int32(EFD_SEMAPHORE | EFD_CLOEXEC))
         precondition(ready >= 0, "eventfd: \(errno)")
         for i in 0..<threadCount {
-            let context = Unmanaged.passRetained(WorkerContext(pool: self, name: "\(name)-\(i)"))
-            var tid = pthread_t()
-            let rc = pthread_create(&tid, nil, { raw in
-                let ctx = Unmanaged<WorkerContext>.fromOpaque(raw!).takeRetainedValue()
-                _ = argo_set_thread_name(ctx.name)
-                ctx.pool.work()
-                return nil
-            }, context.toOpaque())
-            precondition(rc == 0, "pthread_create: \(rc)")
-            pthread_detach(tid)
-        }
-    }
-
-    private final class WorkerContext {
-        let pool: IOPool
-        let name: String
-        init(pool: IOPool, name: String) {
-            self.pool = pool
-            self.name = name
+            SystemThread.start(name: "\(name)-\(i)") { self.work() }
         }
     }
 

@@ -67,20 +67,7 @@ public final class LogWriter: Sendable {
         self.fd = fd
         self.limit = limit
         wake = eventfd(0, Int32(EFD_CLOEXEC))
-        let context = Unmanaged.passRetained(Box(self))
-        var tid = pthread_t()
-        pthread_create(&tid, nil, { raw in
-            let writer = Unmanaged<Box>.fromOpaque(raw!).takeRetainedValue().writer
-            _ = argo_set_thread_name("log")
-            writer.run()
-            return nil
-        }, context.toOpaque())
-        pthread_detach(tid)
-    }
-
-    private final class Box {
-        let writer: LogWriter
-        init(_ w: LogWriter) { writer = w }
+        SystemThread.start(name: "log") { self.run() }
     }
 
     func enqueue(_ line: String) {

@@ -49,21 +49,7 @@ public final class Timers: Sendable {
     public init() {
         wake = eventfd(0, Int32(EFD_NONBLOCK | EFD_CLOEXEC))
         precondition(wake >= 0, "eventfd: \(errno)")
-        let context = Unmanaged.passRetained(Box(self))
-        var tid = pthread_t()
-        let rc = pthread_create(&tid, nil, { raw in
-            let timers = Unmanaged<Box>.fromOpaque(raw!).takeRetainedValue().timers
-            _ = argo_set_thread_name("timers")
-            timers.run()
-            return nil
-        }, context.toOpaque())
-        precondition(rc == 0, "pthread_create: \(rc)")
-        pthread_detach(tid)
-    }
-
-    private final class Box {
-        let timers: Timers
-        init(_ t: Timers) { timers = t }
+        SystemThread.start(name: "timers") { self.run() }
     }
 
     /// Sleepers not yet due or cancelled (for tests: a cancelled sleep must not stay counted).

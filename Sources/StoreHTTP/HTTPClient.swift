@@ -29,25 +29,7 @@ public final class HTTPClient: Sendable {
         _ = HTTPClient.globalInit
         wakeFD = eventfd(0, Int32(EFD_NONBLOCK | EFD_CLOEXEC))
         precondition(wakeFD >= 0, "eventfd: \(errno)")
-        let start = Unmanaged.passRetained(StartBox(client: self, maxConnectionsPerHost: maxConnectionsPerHost))
-        var tid = pthread_t()
-        let rc = pthread_create(&tid, nil, { raw in
-            let box = Unmanaged<StartBox>.fromOpaque(raw!).takeRetainedValue()
-            _ = argo_set_thread_name("curl-loop")
-            CurlLoop(client: box.client, maxConnectionsPerHost: box.maxConnectionsPerHost).run()
-            return nil
-        }, start.toOpaque())
-        precondition(rc == 0, "pthread_create: \(rc)")
-        pthread_detach(tid)
-    }
-
-    private final class StartBox {
-        let client: HTTPClient
-        let maxConnectionsPerHost: Int
-        init(client: HTTPClient, maxConnectionsPerHost: Int) {
-            self.client = client
-            self.maxConnectionsPerHost = maxConnectionsPerHost
-        }
+        SystemThread.start(name: "curl-loop") { CurlLoop(client: self, maxConnectionsPerHost: maxConnectionsPerHost).run() }
     }
 
     // MARK: API
