@@ -4,6 +4,7 @@
    syscall) and GNU extensions hidden without _GNU_SOURCE (copy_file_range, syncfs). */
 #include <sys/types.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <sys/un.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
@@ -43,6 +44,13 @@ static inline ssize_t argo_copy_file_range(int in_fd, int64_t *off_in, int out_f
     return (ssize_t)syscall(SYS_copy_file_range, in_fd, off_in, out_fd, off_out, len, 0u);
 }
 static inline int argo_syncfs(int fd) { return (int)syscall(SYS_syncfs, fd); }
+/* writev on a socket without SIGPIPE when the peer has gone (EPIPE instead). */
+static inline ssize_t argo_send_vectors(int fd, struct iovec *iov, int count) {
+    struct msghdr m = { 0 };
+    m.msg_iov = iov;
+    m.msg_iovlen = (size_t)count;
+    return sendmsg(fd, &m, MSG_NOSIGNAL);
+}
 /* Waits until fd is readable or `nanoseconds` pass (negative: no limit), with ppoll's
    nanosecond timeout (a GNU extension: called through syscall, as above). */
 static inline int argo_wait_readable(int fd, int64_t nanoseconds) {

@@ -1,3 +1,4 @@
+import CSystem
 import Glibc
 
 /// Bytes on their way to one socket, in order: what nghttp2 serialised itself (frame headers,
@@ -73,14 +74,15 @@ struct OutputQueue {
         return .drained
     }
 
-    /// One writev of up to `batch` segments; the arrays' storage is pinned by nesting their
+    /// One writev (sendmsg with MSG_NOSIGNAL: a client gone mid-write is an error to handle, not a
+    /// SIGPIPE that kills a process which did not ignore it) of up to `batch` segments; the arrays' storage is pinned by nesting their
     /// `withUnsafeBytes` scopes for the duration of the call.
     private func writeBatch(_ fd: Int32) -> Int {
         let last = min(segments.count, head + Self.batch)
         var iov = [iovec](repeating: iovec(), count: last - head)
         func pin(_ i: Int) -> Int {
             if i == last {
-                return iov.withUnsafeMutableBufferPointer { v in Glibc.writev(fd, v.baseAddress, Int32(v.count)) }
+                return iov.withUnsafeMutableBufferPointer { v in argo_send_vectors(fd, v.baseAddress, Int32(v.count)) }
             }
             let s = segments[i]
             return s.storage.withUnsafeBytes { raw in
