@@ -4,7 +4,7 @@ fsync, like the others) against s5cmd, rclone, boto3 and aws-c-s3 (defaults and 
 and one curl GET into a file."""
 import os
 
-from measure import (RATE_HEADERS, Contender, big_size, med, rate_rows, report_unavailable, rounds, run_rounds,
+from measure import (RATE_HEADERS, Contender, big_size, med, per_gib, rate_rows, report_unavailable, rounds, run_rounds,
                      size_label, summarize)
 from peers import Curl, best_variants, big_download_peers, marked_best, versions
 from plugin import PluginCalls, plugin_bin, running_plugin
@@ -68,7 +68,11 @@ def run(report):
     fastest = min(candidates, key=lambda w: med(results[w]))
     vs = med(results[fastest]) / p
     report.target("load", vs >= TARGET_VS_PEERS, f"{label}: plugin {ratio(vs)} the fastest of s5cmd, rclone, "
-                  f"aws-c-s3: {fastest} ({contenders[fastest].flags}) >= {TARGET_VS_PEERS}x")
+                  f"aws-c-s3, Argo's driver: {fastest} ({contenders[fastest].flags}) >= {TARGET_VS_PEERS}x")
+    if "rclone" in best:
+        rc = best["rclone"]
+        cpu_p, cpu_r = per_gib(med(results["plugin"], "cpu"), size), per_gib(med(results[rc], "cpu"), size)
+        report.target("load", cpu_p <= cpu_r, f"{label}: plugin CPU {cpu_p:.2f} s/GiB <= {rc}'s {cpu_r:.2f} s/GiB")
 
 
 def peer_load(store, peer, out, size):

@@ -142,6 +142,25 @@ class PluginCalls:
         return self._timed(f"Load {key} -> {path}", lambda: self.stub.Load(
             pb.LoadArtifactRequest(input_artifact=artifact(key, config), path=str(path)), timeout=CALL_TIMEOUT))
 
+    def go_stream(self, key, config, size, client):
+        """OpenStream read with grpc-go, as argo-server reads it (scripts/go/bin/grpcgo-client into
+        /dev/null: it stops at is_end, fails on an error message, counts the bytes)."""
+        import envelope
+        import json
+        pid, group = self.p.proc.pid, getattr(self.p, "group", None)
+        before = envelope.throttling(group)
+        c0, t0 = cpu_seconds(pid), time.perf_counter()
+        out = subprocess.run([str(client), "-socket", self.p.socket, "-config", config, "-timeout", str(CALL_TIMEOUT),
+                              "stream", key, "/dev/null"], capture_output=True, text=True, timeout=CALL_TIMEOUT + 30)
+        dt, cpu = time.perf_counter() - t0, cpu_seconds(pid) - c0
+        try:
+            r = json.loads(out.stdout.strip().splitlines()[-1])
+        except (ValueError, IndexError):
+            r = {}
+        if out.returncode != 0 or not r.get("complete") or r.get("bytes") != size:
+            raise Broken(f"grpc-go OpenStream {key}: {out.stdout.strip()[-500:]} {out.stderr.strip()[-500:]}")
+        return envelope.note({"s": dt, "cpu": cpu, "rss_mib": proc_status(pid).get("VmHWM", 0) / 1024}, group, before)
+
     def stream(self, key, config, size, sha=None, out_path=None, stub=None):
         """OpenStream, consuming every message (written to out_path when given): checks is_end (on
         the last message only), no error, the byte count (and the sha256 when given). ttfb = until

@@ -11,7 +11,8 @@ from report import Broken, ratio
 from scratch import SCRATCH, TREE_DIRS, TREE_FILE_SIZE, TREE_FILES
 from store import RGW_STORE
 
-TARGET_VS_S5CMD = 2.0
+TARGET_VS_S5CMD = 1.5
+TARGET_VS_ARGO = 3.0       # x Argo's own S3 driver (one FPutObject per file, in walk order)
 N_FILES = TREE_DIRS * TREE_FILES
 
 
@@ -67,6 +68,9 @@ def run(report):
         vs = med(results[s5]) / p
         report.target("small_files", vs >= TARGET_VS_S5CMD, f"{label}: plugin {ratio(vs)} {s5} "
                       f"({contenders[s5].flags}) >= {TARGET_VS_S5CMD}x")
+    if "argo-s3" in best:
+        vs = med(results[best["argo-s3"]]) / p
+        report.target("small_files", vs >= TARGET_VS_ARGO, f"{label}: plugin {ratio(vs)} Argo's S3 driver >= {TARGET_VS_ARGO}x")
 
 
 def peer_tree(store, peer, tree, local):
