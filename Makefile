@@ -41,6 +41,7 @@ run: build
 
 ## make test: Swift unit tests and fixture replays, then the integration suite against the binary
 test: deps-test build
+	$(PY) scripts/check-imports.py
 	swift build --build-tests
 	swift test --skip-build
 	$(PY) -m pytest -q Tests/integration

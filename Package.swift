@@ -1,8 +1,9 @@
 // swift-tools-version:6.0
 import PackageDescription
 
-// Layers, lowest first; a module imports only modules above it in this list (the compiler
-// enforces it: a target sees only what it names).
+// Layers, lowest first; a module imports only modules above it in this list, and only those
+// its target names (scripts/check-imports.py, the first step of make test: SwiftPM itself lets
+// a target import any transitive dependency).
 //   C*               C libraries behind typed shim headers
 //   PluginSupport    locks, bytes, file descriptors and file-system calls, the bounded I/O pool, logging
 //   Checksums        MD5/SHA-256/HMAC (OpenSSL EVP), CRC-64/CRC-32/CRC-32C (ISA-L, in hardware)
@@ -50,7 +51,7 @@ let package = Package(
         .target(name: "ArtifactCore", dependencies: [
             "PluginSupport", .product(name: "Yams", package: "Yams"), .product(name: "Logging", package: "swift-log"),
         ]),
-        .target(name: "StoreHTTP", dependencies: ["PluginSupport", "CCurl", .product(name: "Logging", package: "swift-log")]),
+        .target(name: "StoreHTTP", dependencies: ["PluginSupport", "CCurl", "CSystem", .product(name: "Logging", package: "swift-log")]),
         .target(name: "Kubernetes", dependencies: ["StoreHTTP", "ArtifactCore", "PluginSupport"]),
         .target(name: "Transfer", dependencies: ["ArtifactCore", "Checksums", "PluginSupport", .product(name: "Logging", package: "swift-log")]),
         .target(name: "FileStore", dependencies: ["ArtifactCore", "PluginSupport"]),
@@ -59,8 +60,8 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         .target(name: "ArtifactService", dependencies: [
-            "PluginRPC", "ArtifactCore", "FileStore", "ObjectStore", "Kubernetes", "ArtifactProto", "PluginSupport",
-            .product(name: "Logging", package: "swift-log"),
+            "PluginRPC", "ArtifactCore", "FileStore", "ObjectStore", "Transfer", "StoreHTTP", "Kubernetes", "ArtifactProto",
+            "PluginSupport", .product(name: "Logging", package: "swift-log"),
         ]),
         // Fuzz entry points for the parsers that meet untrusted bytes (scripts/fuzz.sh, make fuzz).
         .target(name: "FuzzEntries", dependencies: [
@@ -80,7 +81,9 @@ let package = Package(
         .target(name: "TestSupport", dependencies: ["PluginSupport"], path: "Tests/TestSupport"),
         .testTarget(name: "PluginSupportTests", dependencies: ["PluginSupport", "TestSupport"]),
         .testTarget(name: "ChecksumsTests", dependencies: ["Checksums", "TestSupport", "PluginSupport"]),
-        .testTarget(name: "PluginHTTP2Tests", dependencies: ["TestSupport", "PluginHTTP2", "PluginSupport", "CSystem"]),
+        .testTarget(name: "PluginHTTP2Tests", dependencies: [
+            "TestSupport", "PluginHTTP2", "PluginSupport", "CSystem", "CNghttp2", .product(name: "Logging", package: "swift-log"),
+        ]),
         .testTarget(name: "PluginRPCTests", dependencies: ["TestSupport", "PluginRPC", "PluginHTTP2", "ArtifactProto"]),
         .testTarget(name: "ArtifactCoreTests", dependencies: ["TestSupport", "ArtifactCore", "PluginSupport"]),
         .testTarget(name: "StoreHTTPTests", dependencies: ["TestSupport", "StoreHTTP"]),
@@ -90,6 +93,7 @@ let package = Package(
         .testTarget(name: "ObjectStoreTests", dependencies: ["TestSupport", "ObjectStore", "Transfer", "StoreHTTP", "ArtifactCore", "Checksums"]),
         .testTarget(name: "ArtifactServiceTests", dependencies: [
             "ArtifactService", "TestSupport", "PluginRPC", "PluginHTTP2", "ArtifactCore", "ArtifactProto", "StoreHTTP", "PluginSupport",
+            "ObjectStore", "Checksums", .product(name: "Logging", package: "swift-log"),
         ]),
         .testTarget(name: "FuzzRegressionTests", dependencies: ["FuzzEntries", "TestSupport"]),
         .testTarget(name: "OracleTests", dependencies: ["TestSupport", "ObjectStore", "Checksums", "StoreHTTP", "ArtifactCore", "PluginSupport"]),
