@@ -39,7 +39,7 @@ public final class RequestBodyWriter: Sendable {
         guard !bytes.isEmpty else { return }
         while true {
             let outcome = state.withLock { s -> Result<Bool, any Error>? in
-                if s.transferEnded { return .failure(HTTPClientError(kind: .cancelled, message: "request body no longer wanted: the transfer ended")) }
+                if s.transferEnded { return .failure(Self.transferEnded) }
                 guard s.buffered < limit else { return nil }
                 s.chunks.append(bytes)
                 s.buffered += bytes.count
@@ -56,7 +56,7 @@ public final class RequestBodyWriter: Sendable {
                 try await withTaskCancellationHandler {
                     try await withCheckedThrowingContinuation { (c: CheckedContinuation<Void, Error>) in
                         let now = state.withLock { s -> Result<Void, any Error>? in
-                            if s.transferEnded { return .failure(CancellationError()) }
+                            if s.transferEnded { return .failure(Self.transferEnded) }
                             if s.buffered < limit { return .success(()) }
                             s.waiter = c
                             return nil
@@ -138,6 +138,9 @@ public final class RequestBodyWriter: Sendable {
             defer { s.waiter = nil }
             return s.waiter
         }
-        w?.resume(throwing: HTTPClientError(kind: .cancelled, message: "request body no longer wanted: the transfer ended"))
+        w?.resume(throwing: Self.transferEnded)
     }
+
+    /// What a producer hears once the transfer is over, whether it was waiting or not.
+    static let transferEnded = HTTPClientError(kind: .cancelled, message: "request body no longer wanted: the transfer ended")
 }

@@ -1,5 +1,6 @@
 import PluginSupport
 import Synchronization
+import TestSupport
 import XCTest
 @testable import ArtifactCore
 
@@ -66,9 +67,8 @@ final class ArchiveSinkTests: XCTestCase {
         XCTAssertEqual(Array(bytes[1024..<1027]), [65, 66, 67])
         XCTAssertTrue(bytes.suffix(1024).allSatisfy { $0 == 0 })
         // A file whose content is not the size its header says fails the archive.
-        do {
+        await assertThrows(ArtifactError.self, "a short member must fail", {
             try await TarStream(sink: Collect(), chunkSize: 1 << 20).addFile("x", size: 5, mtime: 0) { try await $0.send([1]) }
-            XCTFail("a short member must fail")
-        } catch {}
+        }, check: { "\($0)".contains("expected 5 bytes, got 1") })
     }
 }

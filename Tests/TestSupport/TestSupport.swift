@@ -1,6 +1,7 @@
 import Foundation
 import PluginSupport
 import Synchronization
+import XCTest
 
 /// SplitMix64: reproducible random inputs for tests.
 public struct SeededRandom: RandomNumberGenerator {
@@ -46,4 +47,18 @@ public final class Counter: Sendable {
     public init() {}
     public func add(_ n: Int = 1) { value.withLock { $0 += n } }
     public var count: Int { value.withLock { $0 } }
+}
+
+/// `body` must throw an `E` for which `check` holds; no error, or any other error, fails the test
+/// (a bare `catch {}` would accept a wrong failure as readily as the right one).
+public func assertThrows<E: Error>(_ expected: E.Type, _ what: String, file: StaticString = #filePath, line: UInt = #line,
+                                   _ body: () async throws -> Void, check: (E) -> Bool = { _ in true }) async {
+    do {
+        try await body()
+        XCTFail("\(what): no error", file: file, line: line)
+    } catch let e as E {
+        XCTAssertTrue(check(e), "\(what): \(e)", file: file, line: line)
+    } catch {
+        XCTFail("\(what): threw \(type(of: error)) \(error), expected \(E.self)", file: file, line: line)
+    }
 }

@@ -41,10 +41,9 @@ final class UploadEngineTests: XCTestCase {
         let store = InMemoryTransport()
         store.state.withLock { $0.cancelPartOnce = [7] }       // the call is cancelled at part 7 (a shutdown)
         let engine = UploadEngine(transport: store, settings: settings(dir: logs), budget: MemoryBudget(limit: 64 << 10), logs: PartLogStore(directory: logs))
-        do {
+        await assertThrows(CancellationError.self, "the first attempt must fail as cancelled") {
             _ = try await engine.upload(file: path, to: "wf/big")
-            XCTFail("the first attempt must fail")
-        } catch {}
+        }
         XCTAssertEqual(store.openUploads, 1, "an interrupted upload is kept for the resume")
         let firstRun = store.count("UploadPart")
         // The parts the log says are done (parts still in flight when the call was cancelled
@@ -116,10 +115,9 @@ final class UploadEngineTests: XCTestCase {
         let store = InMemoryTransport()
         store.state.withLock { $0.failPartOnce = [2] }
         let engine = UploadEngine(transport: store, settings: settings(dir: logs), budget: MemoryBudget(limit: 64 << 10), logs: PartLogStore(directory: logs))
-        do {
+        await assertThrows(ArtifactError.self, "the part failed for good", {
             _ = try await engine.upload(file: path, to: "k")
-            XCTFail("the part failed for good")
-        } catch {}
+        }, check: { "\($0)".contains("SlowDown") })
         XCTAssertEqual(store.openUploads, 0, "a failed upload is aborted")
         XCTAssertEqual(store.count("AbortMultipartUpload"), 1)
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: logs), [], "and its log removed")
@@ -209,9 +207,8 @@ final class DownloadEngineTests: XCTestCase {
         XCTAssertEqual(store.count("GetObject"), 2, "one resumed GET from the byte reached")
         // Two drops: the second is a failure, not a short success.
         store.state.withLock { $0.dropGetAfter = [10_000, 10_000] }
-        do {
+        await assertThrows(InMemoryTransport.Dropped.self, "a stream that broke twice must fail with the break") {
             try await engine.read(ObjectInfo(key: "o", size: Int64(data.count), lastModified: 0, etag: "e"), chunkSize: 16 << 10, into: Collect())
-            XCTFail("a stream that broke twice must fail")
-        } catch {}
+        }
     }
 }
