@@ -94,6 +94,14 @@ public final class Timers: Sendable {
         }
     }
 
+    /// How long to wait for `deadline`, never negative: a negative wait means "no limit" to
+    /// argo_wait_readable. (A deadline passed a few microseconds ago is a Duration of 0 s and
+    /// negative attoseconds: checking the seconds alone once made the thread sleep for ever.)
+    static func nanoseconds(from now: ContinuousClock.Instant, until deadline: ContinuousClock.Instant) -> Int64 {
+        let (seconds, attoseconds) = (deadline - now).components
+        return max(0, seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
+    }
+
     private func signal() {
         var one: UInt64 = 1
         _ = write(wake, &one, 8)
@@ -114,9 +122,7 @@ public final class Timers: Sendable {
             }
             for c in due { c.resume() }
             if let next {
-                let (seconds, attoseconds) = (next - ContinuousClock.now).components
-                let ns = seconds < 0 ? 0 : seconds * 1_000_000_000 + attoseconds / 1_000_000_000
-                _ = argo_wait_readable(wake, ns)
+                _ = argo_wait_readable(wake, Self.nanoseconds(from: .now, until: next))
             } else {
                 _ = argo_wait_readable(wake, -1)
             }

@@ -1,4 +1,4 @@
-import PluginSupport
+@testable import PluginSupport
 import XCTest
 
 final class TimersTests: XCTestCase {
@@ -71,6 +71,48 @@ final class TimersTests: XCTestCase {
         XCTAssertLessThan(ContinuousClock.now - start, .seconds(2))
         long.cancel()
         _ = try? await long.value
+        XCTAssertEqual(timers.sleeping, 0)
+    }
+}
+
+final class TimersWaitTests: XCTestCase {
+    /// The wait handed to ppoll: never negative (negative there means no limit at all).
+    func testAJustPassedDeadlineWaitsZeroNotForEver() {
+        let now = ContinuousClock.now
+        XCTAssertEqual(Timers.nanoseconds(from: now, until: now - .nanoseconds(5012)), 0)
+        XCTAssertEqual(Timers.nanoseconds(from: now, until: now - .seconds(3)), 0)
+        XCTAssertEqual(Timers.nanoseconds(from: now, until: now + .milliseconds(1500)), 1_500_000_000)
+        XCTAssertEqual(Timers.nanoseconds(from: now, until: now), 0)
+    }
+
+    /// Many short sleeps, some cancelled, across many tasks: every one ends (within 30 s: a
+    /// sleeper the thread forgets fails the test instead of hanging it).
+    func testThousandsOfShortSleepsAllEnd() async throws {
+        let timers = Timers()
+        let done = expectation(description: "every sleep ended")
+        let work = Task {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for t in 0..<50 {
+                    group.addTask {
+                        var rng = SystemRandomNumberGenerator()
+                        for i in 0..<100 {
+                            let d = Duration.microseconds(Int.random(in: 0...800, using: &rng))
+                            if (t + i) % 7 == 0 {
+                                let s = Task { try await timers.sleep(until: .now + d) }
+                                s.cancel()
+                                _ = try? await s.value
+                            } else {
+                                try await timers.sleep(until: .now + d)
+                            }
+                        }
+                    }
+                }
+                try await group.waitForAll()
+            }
+            done.fulfill()
+        }
+        await fulfillment(of: [done], timeout: 30)
+        work.cancel()
         XCTAssertEqual(timers.sleeping, 0)
     }
 }
