@@ -50,7 +50,38 @@ def memory_split(pid):
             if line.startswith(("RssAnon:", "RssFile:", "RssShmem:")):
                 k, v = line.split(":", 1)
                 kinds[k[3:].lower()] = int(v.split()[0]) / 1024
-    return ", ".join(f"{k} {v:.1f} MiB" for k, v in kinds.items())
+    text = ", ".join(f"{k} {v:.1f} MiB" for k, v in kinds.items())
+    return f"{text}; anon by mapping: {anon_by_mapping(pid)}"
+
+
+def anon_by_mapping(pid):
+    """Anonymous resident memory by what holds it (/proc/PID/smaps): malloc's main heap, other
+    malloc arenas (64 MiB reservations), thread stacks (8 MiB + guard), other anonymous maps."""
+    sums, name, size = {}, "", 0
+    with open(f"/proc/{pid}/smaps") as f:
+        for line in f:
+            head = line.split()
+            if "-" in head[0] and len(head) >= 5 and not line.startswith(("Anonymous", "Rss")) and ":" not in head[0]:
+                lo, hi = (int(x, 16) for x in head[0].split("-"))
+                size, name = hi - lo, head[5] if len(head) > 5 else ""
+            elif line.startswith("Anonymous:"):
+                kib = int(head[1])
+                if not kib:
+                    continue
+                if name == "[heap]":
+                    kind = "heap"
+                elif name.startswith("[stack"):
+                    kind = "main stack"
+                elif name:
+                    kind = "file-backed (private, written)"
+                elif size in (8 << 20, (8 << 20) + 4096) or (8 << 20) - 4096 <= size <= (8 << 20) + 8192:
+                    kind = "thread stacks"
+                elif size >= 32 << 20:
+                    kind = "malloc arenas"
+                else:
+                    kind = "other anon maps"
+                sums[kind] = sums.get(kind, 0) + kib
+    return ", ".join(f"{k} {v / 1024:.1f}" for k, v in sorted(sums.items(), key=lambda kv: -kv[1]))
 
 
 def main():
