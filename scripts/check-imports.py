@@ -16,17 +16,13 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 SYSTEM = {"Foundation", "FoundationEssentials", "FoundationNetworking", "Glibc", "Musl", "Synchronization",
           "Dispatch", "XCTest", "Testing", "_Concurrency", "Swift"}
-# Products of package dependencies whose module name differs from the product's
-PRODUCT_MODULES = {"ArgumentParser": "ArgumentParser", "SwiftProtobuf": "SwiftProtobuf", "Yams": "Yams",
-                   "Logging": "Logging"}
 IMPORT = re.compile(r"^\s*(?:@[\w()]+\s+)*import\s+(?:(?:struct|class|enum|protocol|typealias|func|var|let)\s+)?"
                     r"([A-Za-z_][\w]*)", re.M)
 
 
 def dependency_names(dep):
-    kind, value = next(iter(dep.items()))
-    name = value[0]
-    return {PRODUCT_MODULES.get(name, name)} if kind == "product" else {name}
+    # a target by name, or a package's product: every product used here names its one module
+    return {next(iter(dep.values()))[0]}
 
 
 def main():

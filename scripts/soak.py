@@ -56,7 +56,7 @@ def memory_split(pid):
 
 def anon_by_mapping(pid):
     """Anonymous resident memory by what holds it (/proc/PID/smaps): malloc's main heap, other
-    malloc arenas (64 MiB reservations), thread stacks (8 MiB + guard), other anonymous maps."""
+    malloc arenas and other maps of 1 MiB or more, thread stacks (8 MiB + guard), small maps."""
     sums, name, size = {}, "", 0
     with open(f"/proc/{pid}/smaps") as f:
         for line in f:
@@ -74,12 +74,12 @@ def anon_by_mapping(pid):
                     kind = "main stack"
                 elif name:
                     kind = "file-backed (private, written)"
-                elif size in (8 << 20, (8 << 20) + 4096) or (8 << 20) - 4096 <= size <= (8 << 20) + 8192:
+                elif abs(size - (8 << 20)) <= 8192:          # 8 MiB, give or take a guard page
                     kind = "thread stacks"
-                elif size >= 32 << 20:
-                    kind = "malloc arenas"
+                elif size >= 1 << 20:    # a second arena's heap grows in place: its size says little
+                    kind = "malloc arenas and other large maps"
                 else:
-                    kind = "other anon maps"
+                    kind = "small anon maps"
                 sums[kind] = sums.get(kind, 0) + kib
     return ", ".join(f"{k} {v / 1024:.1f}" for k, v in sorted(sums.items(), key=lambda kv: -kv[1]))
 

@@ -18,7 +18,7 @@ enum IdleHeapTrim {
                     _ = argo_trim_heap()
                     return argo_heap_now()
                 }
-                // What an idle sidecar holds, for leak hunts (make soak with --log-level debug).
+                // What an idle sidecar holds, for leak hunts (--log-level debug; make soak prints it).
                 if let heap {
                     logger.debug("idle heap after trim: \(heap.in_use >> 10) KiB in use, \(heap.free_in_arenas >> 10) KiB free in arenas, \(heap.mapped >> 10) KiB mapped")
                 }

@@ -74,9 +74,9 @@ struct OutputQueue {
         return .drained
     }
 
-    /// One writev (sendmsg with MSG_NOSIGNAL: a client gone mid-write is an error to handle, not a
-    /// SIGPIPE that kills a process which did not ignore it) of up to `batch` segments; the arrays' storage is pinned by nesting their
-    /// `withUnsafeBytes` scopes for the duration of the call.
+    /// One gathered write of up to `batch` segments; the arrays' storage is pinned by nesting their
+    /// `withUnsafeBytes` scopes for the duration of the call. sendmsg with MSG_NOSIGNAL, not
+    /// writev: a client gone mid-write is EPIPE to handle, never a SIGPIPE.
     private func writeBatch(_ fd: Int32) -> Int {
         let last = min(segments.count, head + Self.batch)
         var iov = [iovec](repeating: iovec(), count: last - head)

@@ -80,7 +80,6 @@ final class ServerSession {
         defer { nghttp2_option_del(option) }
         // Window updates follow what handlers consume, so a slow reader holds the client back.
         nghttp2_option_set_no_auto_window_update(option, 1)
-        nghttp2_option_set_no_closed_streams(option, 1)
 
         var s: OpaquePointer?
         let rc = nghttp2_session_server_new2(&s, callbacks, Unmanaged.passUnretained(self).toOpaque(), option)
