@@ -83,8 +83,8 @@ static inline int argo_set_thread_name(const char *name) { return prctl(PR_SET_N
    the buffer pool while transfers run) are mapped and unmapped whole, so RSS falls when they go
    instead of keeping the heap's high-water mark; a fixed threshold also stops glibc raising it
    to 32 MiB after the first such free. Two arenas, not 8 per core: each thread that frees a
-   buffer another allocated would otherwise keep free lists of its own. The trim threshold
-   follows the memory limit (ResourcePlan.heapTrimThreshold). */
+   buffer another allocated would otherwise keep free lists of its own. The trim threshold is
+   small (ResourcePlan.heapTrimThreshold says why). */
 static inline void argo_size_malloc_for_transfers(int mmap_threshold, int trim_threshold) {
     mallopt(M_MMAP_THRESHOLD, mmap_threshold);
     mallopt(M_TRIM_THRESHOLD, trim_threshold);

@@ -23,6 +23,7 @@ public final class RequestBodyWriter: Sendable {
         var transferEnded = false
         var curlPaused = false
         var waiter: CheckedContinuation<Void, Error>?
+        var spent: [UInt8]?         // the last chunk curl finished with, for the producer to refill
     }
     private let state = Locked(State())
     let limit: Int
@@ -74,6 +75,16 @@ public final class RequestBodyWriter: Sendable {
         }
     }
 
+    /// A chunk curl has sent, whole (its count as written), for the producer to fill again: a
+    /// file body then cycles through the same few buffers instead of allocating one per MiB
+    /// (each above malloc's mmap threshold, so a fresh one costs page faults).
+    public func takeSpentChunk() -> [UInt8]? {
+        state.withLock { s in
+            defer { s.spent = nil }
+            return s.spent
+        }
+    }
+
     /// The producer has written everything.
     public func finish() {
         let wasPaused = state.withLock { s -> Bool in
@@ -112,7 +123,9 @@ public final class RequestBodyWriter: Sendable {
                 copied += n
                 s.offset += n
                 if s.offset == chunk.count {
+                    let done = s.chunks[s.head]
                     s.chunks[s.head] = []
+                    if s.spent == nil { s.spent = done }
                     s.head += 1
                     s.offset = 0
                     if s.head == s.chunks.count { s.chunks.removeAll(keepingCapacity: true); s.head = 0 }
@@ -135,6 +148,7 @@ public final class RequestBodyWriter: Sendable {
         let w = state.withLock { s -> CheckedContinuation<Void, Error>? in
             s.transferEnded = true
             s.chunks = []
+            s.spent = nil
             defer { s.waiter = nil }
             return s.waiter
         }

@@ -94,6 +94,20 @@ final class RequestBodyWriterTests: XCTestCase {
         XCTAssertTrue(wrote.load(ordering: .relaxed))
     }
 
+    func testAChunkCurlFinishedComesBackWholeForTheProducerToRefill() async throws {
+        let w = RequestBodyWriter(limit: 1 << 20, unpause: {})
+        try await w.write([1, 2, 3, 4])
+        try await w.write([5, 6])
+        XCTAssertEqual(read(w, 3).1, [1, 2, 3])
+        XCTAssertNil(w.takeSpentChunk(), "a chunk curl is still reading must not be handed out")
+        XCTAssertEqual(read(w, 2).1, [4, 5])
+        XCTAssertEqual(w.takeSpentChunk(), [1, 2, 3, 4], "the finished chunk, count and bytes as written")
+        XCTAssertNil(w.takeSpentChunk(), "handed out once")
+        XCTAssertEqual(read(w, 10).1, [6])
+        w.ended()
+        XCTAssertNil(w.takeSpentChunk(), "nothing is kept once the transfer has ended")
+    }
+
     func testProducerFailureAbortsAndTransferEndReleasesTheProducer() async throws {
         let w = RequestBodyWriter(limit: 4, unpause: {})
         w.fail(CancellationError())

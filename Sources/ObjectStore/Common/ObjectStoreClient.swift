@@ -112,12 +112,17 @@ public final class ObjectStoreClient: Sendable {
                 let end = offset + length
                 while pos < end {
                     let (at, want) = (pos, Int(min(Int64(RequestMemory.fileChunk), end - pos)))
-                    let chunk = try await io.run { () -> [UInt8] in
-                        try [UInt8](unsafeUninitializedCapacity: want) { buf, n in
-                            n = try fd.read(into: UnsafeMutableRawBufferPointer(buf), at: at)
+                    // A chunk curl has finished with is filled again (no fresh pages per MiB).
+                    let spare = writer.takeSpentChunk() ?? []
+                    let (chunk, got) = try await io.run(moving: spare) { b, _ -> Int in
+                        if b.count < want {
+                            b = [UInt8](unsafeUninitializedCapacity: want) { _, n in n = want }
+                        } else if b.count > want {
+                            b.removeLast(b.count - want)
                         }
+                        return try b.withUnsafeMutableBytes { try fd.read(into: $0, at: at) }
                     }
-                    guard chunk.count == want else {
+                    guard got == want else {
                         throw FileSystemError(operation: "read (the file shrank while being sent)", path: fd.path, code: EIO)
                     }
                     try await writer.write(chunk)
