@@ -7,7 +7,6 @@ public struct FileSystemError: Error, CustomStringConvertible, Sendable {
     public let path: String
     public let code: Int32
     public var description: String { "\(operation) \(path): \(String(cString: strerror(code)))" }
-    public var isNotFound: Bool { code == ENOENT || code == ENOTDIR }
     public init(operation: String, path: String, code: Int32) {
         self.operation = operation
         self.path = path

@@ -33,15 +33,6 @@ def sign(r):
     }
 
 
-def presign(r):
-    creds = Credentials(r["access"], r["secret"], r.get("token"))
-    req = AWSRequest(method=r["method"], url=r["url"])
-    fixed = datetime.datetime.fromtimestamp(r["date"], datetime.timezone.utc).replace(tzinfo=None)
-    with mock.patch.object(botocore.auth, "get_current_datetime", return_value=fixed):
-        botocore.auth.S3SigV4QueryAuth(creds, "s3", r["region"], expires=r["expires"]).add_auth(req)
-    return {"url": req.url}
-
-
 if __name__ == "__main__":
     reqs = json.load(sys.stdin)
-    json.dump([presign(r) if r.get("presign") else sign(r) for r in reqs], sys.stdout)
+    json.dump([sign(r) for r in reqs], sys.stdout)

@@ -75,7 +75,6 @@ public final class ObjectStoreClient: Sendable {
     public let retry: RetryStrategy
     let http: HTTPClient
     let io: IOPool
-    let counters = RequestCounters()
 
     public init(address: BucketAddress, dialect: any StoreDialect, credentials: CredentialProvider,
                 transport: HTTPTransportOptions, retry: RetryStrategy, http: HTTPClient = .shared, io: IOPool = .shared) {
@@ -163,7 +162,6 @@ public final class ObjectStoreClient: Sendable {
         while true {
             try Task.checkCancellation()
             let request = prepare(op, credentials: try await credentials.credentials())
-            counters.count(op.name)
             do {
                 switch try await attemptOnce(request) {
                 case .success(let value):
@@ -195,11 +193,4 @@ public final class ObjectStoreClient: Sendable {
             }
         }
     }
-}
-
-/// Requests sent per operation name (tests and progress lines read them).
-final class RequestCounters: Sendable {
-    private let counts = Locked([String: Int]())
-    func count(_ name: String) { counts.withLock { $0[name, default: 0] += 1 } }
-    var snapshot: [String: Int] { counts.withLock { $0 } }
 }

@@ -70,7 +70,6 @@ public enum StoreErrorKind: Sendable, Equatable {
     case preconditionFailed
     /// An archived object that must be restored before it can be read.
     case archived
-    case restoreInProgress
     /// Slow down: retry later, with backoff.
     case throttled
     /// A passing failure of the store (timeouts, internal errors, 5xx): retry.

@@ -51,7 +51,6 @@ public struct StoreError: Error, CustomStringConvertible, Sendable {
         return "\(what)\(tries) (\(code), HTTP \(status)\(rid))\(detail)"
     }
 
-    public var isNotFound: Bool { kind == .noSuchKey }
 
     /// From an error response: XML body when there is one, otherwise the status alone (HEAD).
     static func parse(dialect: any StoreDialect, operation: String, location: String, response: HTTPResponse) -> StoreError {

@@ -17,7 +17,6 @@ public enum OSSErrorCode: String, Sendable, CaseIterable {
     case badDigest = "BadDigest"
     case preconditionFailed = "PreconditionFailed"
     case invalidObjectState = "InvalidObjectState"
-    case restoreAlreadyInProgress = "RestoreAlreadyInProgress"
     case throttling = "Throttling"
     case serviceBusy = "ServiceBusy"
     case requestTimeout = "RequestTimeout"
@@ -36,7 +35,6 @@ public enum OSSErrorCode: String, Sendable, CaseIterable {
         case .invalidDigest, .badDigest: return .badDigest
         case .preconditionFailed: return .preconditionFailed
         case .invalidObjectState: return .archived
-        case .restoreAlreadyInProgress: return .restoreInProgress
         case .throttling, .serviceBusy: return .throttled
         case .requestTimeout, .internalError, .serviceUnavailable, .requestTimeTooSkewed, .operationAborted: return .transient
         }

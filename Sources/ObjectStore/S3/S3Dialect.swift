@@ -19,7 +19,6 @@ public enum S3ErrorCode: String, Sendable, CaseIterable {
     case xAmzContentSHA256Mismatch = "XAmzContentSHA256Mismatch"
     case preconditionFailed = "PreconditionFailed"
     case invalidObjectState = "InvalidObjectState"
-    case restoreAlreadyInProgress = "RestoreAlreadyInProgress"
     case slowDown = "SlowDown"
     case requestTimeout = "RequestTimeout"
     case internalError = "InternalError"
@@ -37,7 +36,6 @@ public enum S3ErrorCode: String, Sendable, CaseIterable {
         case .badDigest, .invalidDigest, .xAmzContentSHA256Mismatch: return .badDigest
         case .preconditionFailed: return .preconditionFailed
         case .invalidObjectState: return .archived
-        case .restoreAlreadyInProgress: return .restoreInProgress
         case .slowDown: return .throttled
         case .requestTimeout, .internalError, .serviceUnavailable, .requestTimeTooSkewed, .operationAborted: return .transient
         }

@@ -45,25 +45,6 @@ public struct SigV4Signer: Sendable {
         r.headers.append(("Authorization", "AWS4-HMAC-SHA256 Credential=\(credentials.accessKeyID)/\(scope), SignedHeaders=\(signedHeaders), Signature=\(signature)"))
     }
 
-    /// Query-string presigning (`X-Amz-*` parameters), host the only signed header.
-    public func presign(method: String, host: String, encodedPath: String, query: [(String, String)],
-                        credentials: Credentials, date: Int64, expires: Int) -> [(String, String)] {
-        let (amzDate, day) = Self.timestamps(date)
-        let scope = "\(day)/\(region)/\(service)/aws4_request"
-        var q = query
-        q.append(("X-Amz-Algorithm", "AWS4-HMAC-SHA256"))
-        q.append(("X-Amz-Credential", "\(credentials.accessKeyID)/\(scope)"))
-        q.append(("X-Amz-Date", amzDate))
-        q.append(("X-Amz-Expires", String(expires)))
-        if let token = credentials.sessionToken { q.append(("X-Amz-Security-Token", token)) }
-        q.append(("X-Amz-SignedHeaders", "host"))
-        let canonical = [method, encodedPath, URIEncoding.canonicalQuery(q), "host:\(host)\n", "host", Self.unsignedPayload].joined(separator: "\n")
-        let toSign = "AWS4-HMAC-SHA256\n\(amzDate)\n\(scope)\n\(Digest.sha256(Array(canonical.utf8)).hex)"
-        let signature = Digest.hmacSHA256(key: signingKey(credentials.secretAccessKey, day: day), Array(toSign.utf8)).hex
-        q.append(("X-Amz-Signature", signature))
-        return q
-    }
-
     func signingKey(_ secret: String, day: String) -> [UInt8] {
         var k = Digest.hmacSHA256(key: Array(("AWS4" + secret).utf8), Array(day.utf8))
         k = Digest.hmacSHA256(key: k, Array(region.utf8))

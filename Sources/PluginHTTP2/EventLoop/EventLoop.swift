@@ -65,12 +65,6 @@ final class EventLoop: Sendable {
         }
     }
 
-    /// Whether the caller runs on the loop thread.
-    var inLoop: Bool {
-        guard let tid = thread.withLock({ $0 }) else { return false }
-        return pthread_equal(tid, pthread_self()) != 0
-    }
-
     /// Runs `work` on the loop thread, in submission order.
     func execute(_ work: @escaping Work) {
         let wasEmpty = queue.withLock { q -> Bool in

@@ -11,8 +11,6 @@ public enum ArtifactMethod: String, CaseIterable, Sendable {
 
     public static let servicePath = "/artifact.ArtifactService/"
 
-    public var grpcPath: String { Self.servicePath + rawValue }
-
     /// The JSON gateway route (`POST /api/v1/artifacts/<route>`); nil where the proto maps none.
     public var jsonRoute: String? {
         switch self {
