@@ -24,16 +24,18 @@ public final class KubernetesClient: Sendable {
     private let serviceAccountDir: String
     private let transport: HTTPTransportOptions
     private let http: HTTPClient
+    private let io: IOPool
     private let secretReads = SingleFlight<String, [String: String]>()
 
     public static let defaultServiceAccountDir = "/var/run/secrets/kubernetes.io/serviceaccount"
 
-    private init(baseURL: String, namespace: String, serviceAccountDir: String, transport: HTTPTransportOptions, http: HTTPClient) {
+    private init(baseURL: String, namespace: String, serviceAccountDir: String, transport: HTTPTransportOptions, http: HTTPClient, io: IOPool) {
         self.baseURL = baseURL
         self.namespace = namespace
         self.serviceAccountDir = serviceAccountDir
         self.transport = transport
         self.http = http
+        self.io = io
     }
 
     /// The API of the cluster this pod runs in; fails plainly outside one.
@@ -54,14 +56,14 @@ public final class KubernetesClient: Sendable {
         var t = HTTPTransportOptions()
         t.caPEM = ca
         return KubernetesClient(baseURL: "https://\(h):\(port)", namespace: ns.trimmingCharacters(in: .whitespacesAndNewlines),
-                                serviceAccountDir: dir, transport: t, http: http)
+                                serviceAccountDir: dir, transport: t, http: http, io: io)
     }
 
     /// GET of an API path (`/api/v1/namespaces/ns/secrets/name`), decoded JSON object.
     /// `what` names the object in error texts ("secret my-cred").
     public func get(_ path: String, what: String) async throws -> [String: Any] {
         let tokenPath = serviceAccountDir + "/token"
-        guard let token = try await IOPool.shared.run({ try? String(contentsOfFile: tokenPath, encoding: .utf8) }) else {
+        guard let token = try await io.run({ try? String(contentsOfFile: tokenPath, encoding: .utf8) }) else {
             throw KubernetesError(message: "cannot read the service-account token at \(tokenPath)")
         }
         let request = HTTPRequest(method: "GET", url: baseURL + path, headers: [
@@ -130,20 +132,24 @@ public final class KubernetesClient: Sendable {
 /// shared by every store and the GC policy.
 public final class KubernetesAccess: Sendable {
     private let environment: [String: String]
+    private let http: HTTPClient
+    private let io: IOPool
     private let made = Locked<Result<KubernetesClient, KubernetesError>?>(nil)
     private let making = SingleFlight<Int, KubernetesClient>()
 
-    public init(environment: [String: String] = ProcessInfo.processInfo.environment) {
+    public init(environment: [String: String] = ProcessInfo.processInfo.environment, http: HTTPClient = .shared, io: IOPool = .shared) {
         self.environment = environment
+        self.http = http
+        self.io = io
     }
 
     public static let shared = KubernetesAccess()
 
     public func client() async throws -> KubernetesClient {
         if let m = made.withLock({ $0 }) { return try m.get() }
-        let env = environment
+        let (env, http, io) = (environment, http, io)
         do {
-            let c = try await making.run(0) { try await KubernetesClient.inCluster(environment: env) }
+            let c = try await making.run(0) { try await KubernetesClient.inCluster(environment: env, http: http, io: io) }
             made.withLock { $0 = .success(c) }
             return c
         } catch let e as KubernetesError {

@@ -17,12 +17,9 @@ public final class IOCancellation: Sendable {
 /// order. A job whose task is cancelled before it starts never runs; a running job sees the
 /// cancellation through its `IOCancellation`.
 public final class IOPool: Sendable {
-    /// The process's pool: `ARGO_PLUGIN_IO_THREADS` threads, else what `sizeShared` set before
-    /// first use (the CPU quota's share), else 8 (file I/O waits more than it computes, so more
-    /// threads than cores keep a disk busy).
-    public static let shared = IOPool(threads: Int(getenv("ARGO_PLUGIN_IO_THREADS").map { String(cString: $0) } ?? "")
-                                          ?? sharedThreads.load(ordering: .acquiring),
-                                      name: "io")
+    /// The process's pool: what `sizeShared` set before first use (the CPU quota's share), else
+    /// 8 (file I/O waits more than it computes, so more threads than cores keep a disk busy).
+    public static let shared = IOPool(threads: sharedThreads.load(ordering: .acquiring), name: "io")
     private static let sharedThreads = Atomic<Int>(8)
 
     /// Sizes the shared pool; only before its first use (Serve does it at start).

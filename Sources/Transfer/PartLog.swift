@@ -109,8 +109,9 @@ public enum PartLogError: Error, CustomStringConvertible, Sendable {
 public struct PartLogStore: Sendable {
     public let directory: String
 
-    public init(directory: String?) {
-        let tmp = ProcessInfo.processInfo.environment["TMPDIR"].flatMap { $0.isEmpty ? nil : $0 } ?? "/tmp"
+    /// `directory`, else `checkpoints` under the environment's TMPDIR (or /tmp).
+    public init(directory: String?, environment: [String: String] = [:]) {
+        let tmp = environment["TMPDIR"].flatMap { $0.isEmpty ? nil : $0 } ?? "/tmp"
         self.directory = directory ?? (tmp + "/argo-artifact-plugin/checkpoints")
     }
 

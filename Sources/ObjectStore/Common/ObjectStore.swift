@@ -122,7 +122,8 @@ public final class ObjectStore: ArtifactStore {
 
     func uploader() async throws -> UploadEngine {
         UploadEngine(transport: try await transport(), settings: multipartSettings, budget: environment.budget,
-                     logs: PartLogStore(directory: configuration.multipart.checkpointDir), io: environment.io)
+                     logs: PartLogStore(directory: configuration.multipart.checkpointDir, environment: environment.processEnvironment),
+                     io: environment.io)
     }
 
     func downloader() async throws -> DownloadEngine {

@@ -8,7 +8,8 @@ import StoreHTTP
 /// `useSDKCreds`, the Alibaba Cloud (or OSS_*) environment variables, then RRSA: the pod's OIDC
 /// token exchanged at STS (AssumeRoleWithOIDC) for temporary credentials.
 enum OSSCredentials {
-    static func provider(_ c: PluginConfiguration, environment environ: [String: String], kubernetes: KubernetesAccess) throws -> CredentialProvider {
+    static func provider(_ c: PluginConfiguration, environment: StoreEnvironment) throws -> CredentialProvider {
+        let environ = environment.processEnvironment, kubernetes = environment.kubernetes
         if let ak = c.credentials.accessKeySecret, let sk = c.credentials.secretKeySecret {
             let inlineToken = c.credentials.securityToken
             let tokenRef = c.credentials.sessionTokenSecret
@@ -38,7 +39,8 @@ enum OSSCredentials {
                 ?? (c.region.map { "https://sts.\($0).aliyuncs.com" } ?? "https://sts.aliyuncs.com")
             let session = env("ALIBABA_CLOUD_ROLE_SESSION_NAME") ?? "argo-artifact-plugin-\(env("ARGO_POD_NAME", "HOSTNAME") ?? "pod")"
             return CredentialProvider(source: "RRSA (role \(role))") {
-                try await AlibabaSTS.assumeRoleWithOIDC(endpoint: endpoint, roleARN: role, providerARN: provider, tokenFile: tokenFile, sessionName: session)
+                try await AlibabaSTS.assumeRoleWithOIDC(endpoint: endpoint, roleARN: role, providerARN: provider, tokenFile: tokenFile, sessionName: session,
+                                                         http: environment.http, io: environment.io)
             }
         }
         throw CredentialError(message: "useSDKCreds is set but no credentials were found: neither ALIBABA_CLOUD_ACCESS_KEY_ID/ALIBABA_CLOUD_ACCESS_KEY_SECRET (or OSS_ACCESS_KEY_ID/OSS_ACCESS_KEY_SECRET) nor RRSA's ALIBABA_CLOUD_ROLE_ARN, ALIBABA_CLOUD_OIDC_PROVIDER_ARN and ALIBABA_CLOUD_OIDC_TOKEN_FILE are in the environment")
@@ -47,8 +49,9 @@ enum OSSCredentials {
 
 /// Alibaba Cloud STS AssumeRoleWithOIDC (anonymous: the OIDC token is the proof).
 enum AlibabaSTS {
-    static func assumeRoleWithOIDC(endpoint: String, roleARN: String, providerARN: String, tokenFile: String, sessionName: String) async throws -> Credentials {
-        guard let token = try await IOPool.shared.run({ try? String(contentsOfFile: tokenFile, encoding: .utf8) }) else {
+    static func assumeRoleWithOIDC(endpoint: String, roleARN: String, providerARN: String, tokenFile: String, sessionName: String,
+                                   http: HTTPClient, io: IOPool) async throws -> Credentials {
+        guard let token = try await io.run({ try? String(contentsOfFile: tokenFile, encoding: .utf8) }) else {
             throw CredentialError(message: "cannot read the RRSA OIDC token file \(tokenFile)")
         }
         let now = HTTPDate.components(HTTPDate.now())
@@ -60,7 +63,7 @@ enum AlibabaSTS {
             .map { "\($0.0)=\(URIEncoding.encode($0.1))" }.joined(separator: "&")
         let r: HTTPResponse
         do {
-            r = try await HTTPClient.shared.execute(HTTPRequest(method: "POST", url: endpoint + "/?" + query, headers: [
+            r = try await http.execute(HTTPRequest(method: "POST", url: endpoint + "/?" + query, headers: [
                 ("Content-Type", "application/x-www-form-urlencoded"), ("Accept", "application/json"),
             ], body: .bytes(Array(form.utf8))))
         } catch {

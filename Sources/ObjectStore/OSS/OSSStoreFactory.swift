@@ -8,7 +8,7 @@ public enum OSSStoreFactory {
             throw ConfigError("region", "cannot be derived from endpoint \(c.endpoint!); set it (e.g. region: cn-hangzhou)")
         }
         return ObjectStore(configuration: c, dialect: OSSDialect(region: region),
-                           credentials: try OSSCredentials.provider(c, environment: environment.processEnvironment, kubernetes: environment.kubernetes),
+                           credentials: try OSSCredentials.provider(c, environment: environment),
                            environment: environment)
     }
 

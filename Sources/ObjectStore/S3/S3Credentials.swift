@@ -7,7 +7,8 @@ import StoreHTTP
 /// S3 credentials, in Argo's order: the configuration's Secrets; with `useSDKCreds`, the
 /// AWS environment variables, then a web-identity token (IRSA) exchanged at STS.
 enum S3Credentials {
-    static func provider(_ c: PluginConfiguration, environment env: [String: String], kubernetes: KubernetesAccess) throws -> CredentialProvider {
+    static func provider(_ c: PluginConfiguration, environment: StoreEnvironment) throws -> CredentialProvider {
+        let env = environment.processEnvironment, kubernetes = environment.kubernetes
         if let ak = c.credentials.accessKeySecret, let sk = c.credentials.secretKeySecret {
             let token = c.credentials.sessionTokenSecret
             return CredentialProvider(source: "\(ak) and \(sk)") {
@@ -35,7 +36,8 @@ enum S3Credentials {
             let endpoint = env["AWS_ENDPOINT_URL_STS"] ?? "https://sts.\(region).amazonaws.com"
             let session = env["AWS_ROLE_SESSION_NAME"] ?? "argo-artifact-plugin-\(env["ARGO_POD_NAME"] ?? env["HOSTNAME"] ?? "pod")"
             return CredentialProvider(source: "web identity (role \(role))") {
-                try await STS.assumeRoleWithWebIdentity(endpoint: endpoint, roleARN: role, sessionName: session, tokenFile: tokenFile)
+                try await STS.assumeRoleWithWebIdentity(endpoint: endpoint, roleARN: role, sessionName: session, tokenFile: tokenFile,
+                                                   http: environment.http, io: environment.io)
             }
         }
         throw CredentialError(message: "useSDKCreds is set but no credentials were found: neither AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY nor AWS_ROLE_ARN with AWS_WEB_IDENTITY_TOKEN_FILE are in the environment")
@@ -44,8 +46,9 @@ enum S3Credentials {
 
 /// AWS STS AssumeRoleWithWebIdentity (the token is the proof; the request is not signed).
 enum STS {
-    static func assumeRoleWithWebIdentity(endpoint: String, roleARN: String, sessionName: String, tokenFile: String) async throws -> Credentials {
-        guard let token = try await IOPool.shared.run({ try? String(contentsOfFile: tokenFile, encoding: .utf8) }) else {
+    static func assumeRoleWithWebIdentity(endpoint: String, roleARN: String, sessionName: String, tokenFile: String,
+                                          http: HTTPClient, io: IOPool) async throws -> Credentials {
+        guard let token = try await io.run({ try? String(contentsOfFile: tokenFile, encoding: .utf8) }) else {
             throw CredentialError(message: "cannot read the web-identity token file \(tokenFile)")
         }
         let form = [("Action", "AssumeRoleWithWebIdentity"), ("Version", "2011-06-15"), ("RoleArn", roleARN),
@@ -54,7 +57,7 @@ enum STS {
             .map { "\($0.0)=\(URIEncoding.encode($0.1))" }.joined(separator: "&")
         let r: HTTPResponse
         do {
-            r = try await HTTPClient.shared.execute(HTTPRequest(method: "POST", url: endpoint + "/", headers: [
+            r = try await http.execute(HTTPRequest(method: "POST", url: endpoint + "/", headers: [
                 ("Content-Type", "application/x-www-form-urlencoded"), ("Accept", "application/xml"),
             ], body: .bytes(Array(form.utf8))))
         } catch {

@@ -6,7 +6,7 @@ public enum S3StoreFactory {
     public static func make(_ c: PluginConfiguration, environment: StoreEnvironment) throws -> ObjectStore {
         let region = c.region ?? regionFromEndpoint(c.endpoint!.host) ?? "us-east-1"
         return ObjectStore(configuration: c, dialect: S3Dialect(region: region),
-                           credentials: try S3Credentials.provider(c, environment: environment.processEnvironment, kubernetes: environment.kubernetes),
+                           credentials: try S3Credentials.provider(c, environment: environment),
                            environment: environment)
     }
 
