@@ -10,7 +10,8 @@ import Transfer
 /// the concurrency the process's limits allow, the cluster's API, the owner of late clean-up
 /// work, and the environment credentials are read from.
 public struct StoreEnvironment: Sendable {
-    public var http: HTTPClient
+    /// Every request of every store (the curl client; a scripted double in unit tests).
+    public var http: any HTTPTransport
     public var io: IOPool
     /// The one budget every transfer of every store draws on.
     public var budget: MemoryBudget
@@ -22,7 +23,7 @@ public struct StoreEnvironment: Sendable {
     public var deferred: DeferredWork?
     public var processEnvironment: [String: String]
 
-    public init(http: HTTPClient = .shared, io: IOPool = .shared, budget: MemoryBudget? = nil,
+    public init(http: any HTTPTransport = HTTPClient.shared, io: IOPool = .shared, budget: MemoryBudget? = nil,
                 transferConcurrency: Int = ResourcePlan.defaultConcurrency, kubernetes: KubernetesAccess = .shared,
                 deferred: DeferredWork? = nil, processEnvironment: [String: String] = ProcessInfo.processInfo.environment) {
         self.http = http

@@ -73,11 +73,11 @@ public final class ObjectStoreClient: Sendable {
     public let credentials: CredentialProvider
     public let transport: HTTPTransportOptions
     public let retry: RetryStrategy
-    let http: HTTPClient
+    let http: any HTTPTransport
     let io: IOPool
 
     public init(address: BucketAddress, dialect: any StoreDialect, credentials: CredentialProvider,
-                transport: HTTPTransportOptions, retry: RetryStrategy, http: HTTPClient = .shared, io: IOPool = .shared) {
+                transport: HTTPTransportOptions, retry: RetryStrategy, http: any HTTPTransport = HTTPClient.shared, io: IOPool = .shared) {
         self.address = address
         self.dialect = dialect
         self.credentials = credentials

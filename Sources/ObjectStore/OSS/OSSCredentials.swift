@@ -50,7 +50,7 @@ enum OSSCredentials {
 /// Alibaba Cloud STS AssumeRoleWithOIDC (anonymous: the OIDC token is the proof).
 enum AlibabaSTS {
     static func assumeRoleWithOIDC(endpoint: String, roleARN: String, providerARN: String, tokenFile: String, sessionName: String,
-                                   http: HTTPClient, io: IOPool) async throws -> Credentials {
+                                   http: any HTTPTransport, io: IOPool) async throws -> Credentials {
         guard let token = try await io.run({ try? String(contentsOfFile: tokenFile, encoding: .utf8) }) else {
             throw CredentialError(message: "cannot read the RRSA OIDC token file \(tokenFile)")
         }
@@ -65,7 +65,7 @@ enum AlibabaSTS {
         do {
             r = try await http.execute(HTTPRequest(method: "POST", url: endpoint + "/?" + query, headers: [
                 ("Content-Type", "application/x-www-form-urlencoded"), ("Accept", "application/json"),
-            ], body: .bytes(Array(form.utf8))))
+            ], body: .bytes(Array(form.utf8))), limit: 1 << 20, options: HTTPTransportOptions())
         } catch {
             throw CredentialError(message: "cannot reach STS at \(endpoint) to assume role \(roleARN) with RRSA: \(error)")
         }

@@ -47,7 +47,7 @@ enum S3Credentials {
 /// AWS STS AssumeRoleWithWebIdentity (the token is the proof; the request is not signed).
 enum STS {
     static func assumeRoleWithWebIdentity(endpoint: String, roleARN: String, sessionName: String, tokenFile: String,
-                                          http: HTTPClient, io: IOPool) async throws -> Credentials {
+                                          http: any HTTPTransport, io: IOPool) async throws -> Credentials {
         guard let token = try await io.run({ try? String(contentsOfFile: tokenFile, encoding: .utf8) }) else {
             throw CredentialError(message: "cannot read the web-identity token file \(tokenFile)")
         }
@@ -59,7 +59,7 @@ enum STS {
         do {
             r = try await http.execute(HTTPRequest(method: "POST", url: endpoint + "/", headers: [
                 ("Content-Type", "application/x-www-form-urlencoded"), ("Accept", "application/xml"),
-            ], body: .bytes(Array(form.utf8))))
+            ], body: .bytes(Array(form.utf8))), limit: 1 << 20, options: HTTPTransportOptions())
         } catch {
             throw CredentialError(message: "cannot reach STS at \(endpoint) to assume role \(roleARN): \(error)")
         }
