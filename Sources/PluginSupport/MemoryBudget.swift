@@ -26,7 +26,9 @@ public final class MemoryBudget: Sendable {
         var waiters: [Waiter] = []
         var nextID = 0
         var peak = 0
-        var cancelled = Set<Int>()   // waiters cancelled before they were queued
+        /// Claims with an id, not queued yet: one cancelled in that window is taken out here (a
+        /// set of cancelled ids instead would keep the id of every claim cancelled after its grant).
+        var arriving = Set<Int>()
     }
     private let state = Locked(State())
     public let limit: Int
@@ -71,11 +73,15 @@ public final class MemoryBudget: Sendable {
 
     private func claim(_ size: Int, buffer: Bool) async throws -> [UInt8]? {
         try Task.checkCancellation()
-        let id = state.withLock { s -> Int in s.nextID += 1; return s.nextID }
+        let id = state.withLock { s -> Int in
+            s.nextID += 1
+            s.arriving.insert(s.nextID)
+            return s.nextID
+        }
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (c: CheckedContinuation<[UInt8]?, Error>) in
                 let got = state.withLock { s -> Result<[UInt8]?, Error>? in
-                    if s.cancelled.remove(id) != nil { return .failure(CancellationError()) }
+                    guard s.arriving.remove(id) != nil else { return .failure(CancellationError()) }
                     if s.waiters.isEmpty, let b = Self.take(&s, size: size, buffer: buffer, limit: limit) { return .success(b) }
                     s.waiters.append(Waiter(size: size, buffer: buffer, c: c, id: id))
                     return nil
@@ -84,10 +90,8 @@ public final class MemoryBudget: Sendable {
             }
         } onCancel: {
             let w = state.withLock { s -> CheckedContinuation<[UInt8]?, Error>? in
-                guard let i = s.waiters.firstIndex(where: { $0.id == id }) else {
-                    s.cancelled.insert(id)
-                    return nil
-                }
+                if s.arriving.remove(id) != nil { return nil }
+                guard let i = s.waiters.firstIndex(where: { $0.id == id }) else { return nil }   // granted already
                 let w = s.waiters.remove(at: i).c
                 return w
             }

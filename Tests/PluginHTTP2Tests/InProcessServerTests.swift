@@ -156,4 +156,25 @@ final class InProcessServerTests: XCTestCase {
         XCTAssertLessThan(elapsed, .seconds(4), "shutdown waited for the grace period instead of the call")
         XCTAssertEqual(server.inFlight, 0)
     }
+
+    /// A handler still running when its stream is gone is cancelled and awaited: shutdown returns
+    /// only after every handler task has.
+    func testShutdownAwaitsEveryHandlerTask() async throws {
+        let returned = Atomic<Bool>(false)
+        let (server, fd) = try serve { _, res in
+            res.sendHeaders([HTTP2Header(":status", "200")])
+            try? await Timers.sleep(for: .seconds(60))    // ends at cancellation
+            await Task { try? await Timers.sleep(for: .milliseconds(200)) }.value   // and returns 200 ms later
+            returned.store(true, ordering: .relaxed)
+        }
+        async let client: Void = IOPool.shared.run {
+            let client = H2TestClient(fd: fd)
+            _ = client.start(path: "/forever", body: nil)
+            client.pump(timeoutMs: 3000) { $0.goawayReceived }
+        }
+        while server.inFlight == 0 { try await Timers.sleep(for: .milliseconds(1)) }
+        await server.shutdown(grace: .milliseconds(100))
+        XCTAssertTrue(returned.load(ordering: .relaxed), "shutdown returned while a handler task still ran")
+        _ = try await client
+    }
 }

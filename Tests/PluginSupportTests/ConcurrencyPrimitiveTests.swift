@@ -48,6 +48,69 @@ final class SingleFlightTests: XCTestCase {
     }
 }
 
+extension SingleFlightTests {
+    /// Polls `condition` (what another task has reached) instead of sleeping a guessed time.
+    func waitUntil(_ what: String, _ condition: () -> Bool) async throws {
+        let deadline = ContinuousClock.now + .seconds(10)
+        while !condition() {
+            guard ContinuousClock.now < deadline else { return XCTFail("timed out waiting until \(what)") }
+            try await Timers.sleep(for: .milliseconds(1))
+        }
+    }
+
+    func testACancelledCallerLeavesAtOnceAndTheOthersStillGetTheAnswer() async throws {
+        let flight = SingleFlight<Int, Int>()
+        let release = Atomic<Bool>(false)
+        let body: @Sendable () async throws -> Int = {
+            while !release.load(ordering: .relaxed) { try await Timers.sleep(for: .milliseconds(1)) }
+            return 42
+        }
+        let leaving = Task { try await flight.run(1, body) }
+        let staying = Task { try await flight.run(1, body) }
+        try await waitUntil("both callers wait") { flight.waiting(1) == 2 }
+        leaving.cancel()
+        await assertThrows(CancellationError.self, "a cancelled caller must not wait for the shared call") { _ = try await leaving.value }
+        XCTAssertEqual(flight.waiting(1), 1)
+        release.store(true, ordering: .relaxed)
+        let answer = try await staying.value
+        XCTAssertEqual(answer, 42)
+        XCTAssertEqual(flight.callCount, 1)
+    }
+
+    func testTheLastCallerLeavingCancelsTheCallAndTheNextStartsAfresh() async throws {
+        let flight = SingleFlight<Int, Int>()
+        let sawCancellation = Atomic<Bool>(false)
+        let caller = Task {
+            try await flight.run(1) {
+                do {
+                    try await Timers.sleep(for: .seconds(60))
+                } catch is CancellationError {
+                    sawCancellation.store(true, ordering: .relaxed)
+                    throw CancellationError()
+                }
+                return 1
+            }
+        }
+        try await waitUntil("the caller waits") { flight.waiting(1) == 1 }
+        caller.cancel()
+        await assertThrows(CancellationError.self, "the only caller was cancelled") { _ = try await caller.value }
+        try await waitUntil("the abandoned call sees its cancellation") { sawCancellation.load(ordering: .relaxed) }
+        let next = try await flight.run(1) { 2 }
+        XCTAssertEqual(next, 2, "a new caller must not get the abandoned call")
+        XCTAssertEqual(flight.callCount, 2)
+    }
+
+    func testACallerCancelledBeforeItAsksDoesNotStartACall() async throws {
+        let flight = SingleFlight<Int, Int>()
+        let caller = Task {
+            withUnsafeCurrentTask { $0?.cancel() }
+            return try await flight.run(1) { 1 }
+        }
+        await assertThrows(CancellationError.self, "already cancelled") { _ = try await caller.value }
+        XCTAssertEqual(flight.callCount, 0)
+    }
+}
+
 final class IdleCounterTests: XCTestCase {
     func testWaitEndsWhenTheCountReachesZeroOrTheTimeLimit() async throws {
         let c = IdleCounter()

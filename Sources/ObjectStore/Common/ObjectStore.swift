@@ -48,7 +48,8 @@ public final class ObjectStore: ArtifactStore {
     let retry: RetryStrategy
     let objectHeaders: [(String, String)]
     let environment: StoreEnvironment
-    private let prepared = Locked<Task<ObjectStoreClient, Error>?>(nil)
+    private let prepared = Locked<ObjectStoreClient?>(nil)
+    private let preparing = SingleFlight<Int, ObjectStoreClient>()
     private let retentionApplied = Locked(Set<String>())
 
     public var displayName: String { "\(dialect.locationScheme)://\(address.bucket)" }
@@ -66,21 +67,14 @@ public final class ObjectStore: ArtifactStore {
 
     public func locate(_ key: String) -> String { "\(dialect.locationScheme)://\(address.bucket)/\(key)" }
 
-    /// The client, ready: CA bundle fetched (caSecret), bucket created if asked. Once per store;
-    /// the preparation task belongs to the store and every caller awaits it.
+    /// The client, ready: CA bundle fetched (caSecret), bucket created if asked. Made once per
+    /// store and kept; concurrent first callers share one preparation, and a failed one is
+    /// tried again by the next call.
     func client() async throws -> ObjectStoreClient {
-        let task = prepared.withLock { t -> Task<ObjectStoreClient, Error> in
-            if let t { return t }
-            let new = Task { try await self.prepare() }
-            t = new
-            return new
-        }
-        do {
-            return try await task.value
-        } catch {
-            prepared.withLock { if $0 == task { $0 = nil } }   // try again on the next call
-            throw error
-        }
+        if let c = prepared.withLock({ $0 }) { return c }
+        let c = try await preparing.run(0) { try await self.prepare() }
+        prepared.withLock { $0 = c }
+        return c
     }
 
     private func prepare() async throws -> ObjectStoreClient {

@@ -204,8 +204,12 @@ final class HTTP2Connection: ServerSessionDelegate {
         if endStream { s.channel.body.finish() }
         let request = HTTP2Request(head: s.head, body: s.channel.body)
         let writer = HTTP2ResponseWriter(channel: s.channel)
-        let handler = context.shared.handler
+        let (handler, handlers) = (context.shared.handler, context.shared.handlers)
+        // Counted until it returns (a stream can close before its handler does): shutdown waits
+        // for every one.
+        handlers.increment()
         s.task = Task {
+            defer { handlers.decrement() }
             await handler.handle(request, writer)
             // A handler that returns without ending its response leaves the client hanging: reset.
             if !writer.isFinished { writer.reset(errorCode: UInt32(NGHTTP2_INTERNAL_ERROR.rawValue)) }

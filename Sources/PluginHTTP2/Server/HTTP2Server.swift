@@ -81,6 +81,10 @@ public final class HTTP2Server: Sendable {
         loop.execute { context in context.closeConnectionsWhenDrained() }
         _ = await shared.connections.waitUntilZero(timeout: .seconds(2))
         loop.execute { context in context.forEachConnection { $0.close() } }
+        // Closing cancelled what still ran; the loop keeps serving their last posts until they return.
+        if await !shared.handlers.waitUntilZero(timeout: .seconds(2)) {
+            shared.logger.warning("\(shared.handlers.count) handler(s) still running 2 s after their streams closed")
+        }
         loop.stop()
         await loop.waitUntilStopped()
     }
@@ -94,6 +98,8 @@ final class ServerShared: Sendable {
     let handler: HTTP2Handler
     let logger: Logger
     let streams = IdleCounter()
+    /// Handler tasks not yet returned (each cancelled when its stream closes unfinished).
+    let handlers = IdleCounter()
     let connections = IdleCounter()
     private let shuttingDown = Locked(false)
 
