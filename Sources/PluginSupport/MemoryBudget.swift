@@ -19,16 +19,13 @@ public final class MemoryBudget: Sendable {
         var c: CheckedContinuation<[UInt8]?, Error>
         var id: Int
     }
-    private struct State {
+    private struct State: ParkingState {
         var inUse = 0          // bytes handed out or reserved
         var cached: [[UInt8]] = []
         var cachedBytes = 0
         var waiters: [Waiter] = []
-        var nextID = 0
         var peak = 0
-        /// Claims with an id, not queued yet: one cancelled in that window is taken out here (a
-        /// set of cancelled ids instead would keep the id of every claim cancelled after its grant).
-        var arriving = Set<Int>()
+        var tickets = WaiterTickets()
     }
     private let state = Locked(State())
     public let limit: Int
@@ -72,33 +69,17 @@ public final class MemoryBudget: Sendable {
     }
 
     private func claim(_ size: Int, buffer: Bool) async throws -> [UInt8]? {
-        try Task.checkCancellation()
-        let id = state.withLock { s -> Int in
-            s.nextID += 1
-            s.arriving.insert(s.nextID)
-            return s.nextID
-        }
-        return try await withTaskCancellationHandler {
-            try await withCheckedThrowingContinuation { (c: CheckedContinuation<[UInt8]?, Error>) in
-                let got = state.withLock { s -> Result<[UInt8]?, Error>? in
-                    guard s.arriving.remove(id) != nil else { return .failure(CancellationError()) }
-                    if s.waiters.isEmpty, let b = Self.take(&s, size: size, buffer: buffer, limit: limit) { return .success(b) }
-                    s.waiters.append(Waiter(size: size, buffer: buffer, c: c, id: id))
-                    return nil
-                }
-                if let got { c.resume(with: got) }
-            }
-        } onCancel: {
-            let w = state.withLock { s -> CheckedContinuation<[UInt8]?, Error>? in
-                if s.arriving.remove(id) != nil { return nil }
-                guard let i = s.waiters.firstIndex(where: { $0.id == id }) else { return nil }   // granted already
-                let w = s.waiters.remove(at: i).c
-                return w
-            }
-            w?.resume(throwing: CancellationError())
+        try await state.park({ s, id, c in
+            if s.waiters.isEmpty, let b = Self.take(&s, size: size, buffer: buffer, limit: limit) { return .success(b) }
+            s.waiters.append(Waiter(size: size, buffer: buffer, c: c, id: id))
+            return nil
+        }, unpark: { s, id in
+            guard let i = s.waiters.firstIndex(where: { $0.id == id }) else { return nil }   // granted already
+            return s.waiters.remove(at: i).c
+        }, afterUnpark: {
             // A waiter that left may have been blocking smaller claims behind it.
             self.give(0, buffer: nil)
-        }
+        })
     }
 
     /// Gives a buffer back (moved in: pass it with `consume`, so the budget's copy is the only

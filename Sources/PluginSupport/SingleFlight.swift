@@ -14,12 +14,10 @@ public final class SingleFlight<Key: Hashable & Sendable, Value: Sendable>: Send
         var task: Task<Void, Never>?
         var waiters: [Int: CheckedContinuation<Value, Error>] = [:]
     }
-    private struct State {
+    private struct State: ParkingState {
         var flights: [Key: Flight] = [:]
-        var nextID = 0
-        /// Callers that have an id but are not waiting yet: one cancelled in that window is
-        /// taken out here, and its wait then ends at once.
-        var arriving = Set<Int>()
+        var generations = 0
+        var tickets = WaiterTickets()
     }
     private let state = Locked(State())
     private let calls = Atomic<Int>(0)
@@ -30,38 +28,33 @@ public final class SingleFlight<Key: Hashable & Sendable, Value: Sendable>: Send
     public var callCount: Int { calls.load(ordering: .relaxed) }
 
     public func run(_ key: Key, _ body: @escaping @Sendable () async throws -> Value) async throws -> Value {
-        try Task.checkCancellation()
-        let id = state.withLock { s -> Int in
-            s.nextID += 1
-            s.arriving.insert(s.nextID)
-            return s.nextID
-        }
-        return try await withTaskCancellationHandler {
-            try await withCheckedThrowingContinuation { (c: CheckedContinuation<Value, Error>) in
-                let waiting = state.withLock { s -> Bool in
-                    guard s.arriving.remove(id) != nil else { return false }   // cancelled meanwhile
-                    if s.flights[key] != nil {
-                        s.flights[key]!.waiters[id] = c
-                        return true
-                    }
-                    s.nextID += 1
-                    let generation = s.nextID
-                    calls.add(1, ordering: .relaxed)
-                    var flight = Flight(generation: generation)
-                    flight.waiters[id] = c
-                    flight.task = Task {
-                        let result: Result<Value, Error>
-                        do { result = .success(try await body()) } catch { result = .failure(error) }
-                        self.finish(key, generation, result)
-                    }
-                    s.flights[key] = flight
-                    return true
-                }
-                if !waiting { c.resume(throwing: CancellationError()) }
+        try await state.park({ s, id, c in
+            if s.flights[key] != nil {
+                s.flights[key]!.waiters[id] = c
+                return nil
             }
-        } onCancel: {
-            leave(key, id)
-        }
+            s.generations += 1
+            let generation = s.generations
+            calls.add(1, ordering: .relaxed)
+            var flight = Flight(generation: generation)
+            flight.waiters[id] = c
+            flight.task = Task {
+                let result: Result<Value, Error>
+                do { result = .success(try await body()) } catch { result = .failure(error) }
+                self.finish(key, generation, result)
+            }
+            s.flights[key] = flight
+            return nil
+        }, unpark: { s, id in
+            guard var f = s.flights[key], let c = f.waiters.removeValue(forKey: id) else { return nil }   // already answered
+            if f.waiters.isEmpty {
+                s.flights[key] = nil
+                f.task?.cancel()    // the last caller has gone
+            } else {
+                s.flights[key] = f
+            }
+            return c
+        })
     }
 
     /// Callers waiting for `key` now (tests wait for this instead of sleeping).
@@ -74,20 +67,5 @@ public final class SingleFlight<Key: Hashable & Sendable, Value: Sendable>: Send
             return Array(f.waiters.values)
         }
         for w in waiters { w.resume(with: result) }
-    }
-
-    private func leave(_ key: Key, _ id: Int) {
-        let (waiter, abandoned) = state.withLock { s -> (CheckedContinuation<Value, Error>?, Task<Void, Never>?) in
-            if s.arriving.remove(id) != nil { return (nil, nil) }
-            guard var f = s.flights[key], let c = f.waiters.removeValue(forKey: id) else { return (nil, nil) }   // already answered
-            if f.waiters.isEmpty {
-                s.flights[key] = nil
-                return (c, f.task)
-            }
-            s.flights[key] = f
-            return (c, nil)
-        }
-        abandoned?.cancel()
-        waiter?.resume(throwing: CancellationError())
     }
 }

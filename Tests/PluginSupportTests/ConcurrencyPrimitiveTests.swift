@@ -162,3 +162,65 @@ final class CleanupTests: XCTestCase {
         XCTAssertTrue(ran.load(ordering: .relaxed))
     }
 }
+
+final class ParkingTests: XCTestCase {
+    struct Owner: ParkingState {
+        var tickets = WaiterTickets()
+        var parked: [Int: CheckedContinuation<Int, Error>] = [:]
+        var parkings = 0
+    }
+
+    static func parkHere(_ lock: Locked<Owner>) async throws -> Int {
+        try await lock.park({ s, id, c in
+            s.parkings += 1
+            s.parked[id] = c
+            return nil
+        }, unpark: { s, id in s.parked.removeValue(forKey: id) })
+    }
+
+    func waitUntilParked(_ lock: Locked<Owner>, _ n: Int) async throws {
+        let deadline = ContinuousClock.now + .seconds(10)
+        while lock.withLock({ $0.parked.count }) < n {
+            guard ContinuousClock.now < deadline else { return XCTFail("never parked") }
+            try await Timers.sleep(for: .milliseconds(1))
+        }
+    }
+
+    func testAnAnswerAtOnceAndAnAnswerLater() async throws {
+        let lock = Locked(Owner())
+        let now = try await lock.park({ _, _, _ in .success(1) }, unpark: { s, id in s.parked.removeValue(forKey: id) })
+        XCTAssertEqual(now, 1)
+        let later = Task { try await ParkingTests.parkHere(lock) }
+        try await waitUntilParked(lock, 1)
+        let c = lock.withLock { s in s.parked.removeValue(forKey: s.parked.keys.first!)! }
+        c.resume(returning: 7)
+        let seven = try await later.value
+        XCTAssertEqual(seven, 7)
+        later.cancel()   // after its answer: nothing to undo
+    }
+
+    func testACancelWhileParkedReturnsAtOnceAndLeavesNothingBehind() async throws {
+        let lock = Locked(Owner())
+        let left = Atomic<Int>(0)
+        let waiter = Task {
+            try await lock.park({ s, id, c in s.parked[id] = c; return nil },
+                                unpark: { s, id in s.parked.removeValue(forKey: id) },
+                                afterUnpark: { left.add(1, ordering: .relaxed) })
+        }
+        try await waitUntilParked(lock, 1)
+        waiter.cancel()
+        await assertThrows(CancellationError.self, "a cancelled waiter returns at once") { _ = try await waiter.value }
+        XCTAssertTrue(lock.withLock { $0.parked.isEmpty })
+        XCTAssertEqual(left.load(ordering: .relaxed), 1)
+    }
+
+    func testAWaiterCancelledBeforeItParksNeverParks() async throws {
+        let lock = Locked(Owner())
+        let waiter = Task {
+            withUnsafeCurrentTask { $0?.cancel() }
+            return try await ParkingTests.parkHere(lock)
+        }
+        await assertThrows(CancellationError.self, "cancelled before parking") { _ = try await waiter.value }
+        XCTAssertEqual(lock.withLock { $0.parkings }, 0)
+    }
+}
