@@ -54,3 +54,28 @@ extension Locked where Value: ParkingState {
         }
     }
 }
+
+/// An owner's one parked waiter (a stream's consumer, a body's producer) with its ticket.
+public struct ParkedWaiter<T>: Sendable {
+    public let id: Int
+    public let continuation: CheckedContinuation<T, Error>
+    public init(id: Int, continuation: CheckedContinuation<T, Error>) {
+        self.id = id
+        self.continuation = continuation
+    }
+}
+
+extension Optional {
+    /// Takes the parked waiter out if it is `id`'s (an `unpark` for owners of one waiter).
+    public mutating func unpark<T>(_ id: Int) -> CheckedContinuation<T, Error>? where Wrapped == ParkedWaiter<T> {
+        guard let w = self, w.id == id else { return nil }
+        self = nil
+        return w.continuation
+    }
+
+    /// Takes the parked waiter out, whoever's it is (to answer it).
+    public mutating func take<T>() -> CheckedContinuation<T, Error>? where Wrapped == ParkedWaiter<T> {
+        defer { self = nil }
+        return self?.continuation
+    }
+}

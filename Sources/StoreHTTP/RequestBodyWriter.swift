@@ -13,7 +13,7 @@ public final class RequestBodyWriter: Sendable {
         case abort
     }
 
-    private struct State {
+    private struct State: ParkingState {
         var chunks: [[UInt8]] = []
         var head = 0
         var offset = 0              // bytes of chunks[head] already taken
@@ -22,7 +22,8 @@ public final class RequestBodyWriter: Sendable {
         var failure: (any Error)?
         var transferEnded = false
         var curlPaused = false
-        var waiter: CheckedContinuation<Void, Error>?
+        var waiter: ParkedWaiter<Void>?
+        var tickets = WaiterTickets()
         var spent: [UInt8]?         // the last chunk curl finished with, for the producer to refill
     }
     private let state = Locked(State())
@@ -54,23 +55,13 @@ public final class RequestBodyWriter: Sendable {
             case .failure(let e):
                 throw e
             case nil:
-                try await withTaskCancellationHandler {
-                    try await withCheckedThrowingContinuation { (c: CheckedContinuation<Void, Error>) in
-                        let now = state.withLock { s -> Result<Void, any Error>? in
-                            if s.transferEnded { return .failure(Self.transferEnded) }
-                            if s.buffered < limit { return .success(()) }
-                            s.waiter = c
-                            return nil
-                        }
-                        if let now { c.resume(with: now) }
-                    }
-                } onCancel: {
-                    let w = state.withLock { s -> CheckedContinuation<Void, Error>? in
-                        defer { s.waiter = nil }
-                        return s.waiter
-                    }
-                    w?.resume(throwing: CancellationError())
-                }
+                let limit = self.limit
+                try await state.park({ s, id, c in
+                    if s.transferEnded { return .failure(Self.transferEnded) }
+                    if s.buffered < limit { return .success(()) }
+                    s.waiter = ParkedWaiter(id: id, continuation: c)
+                    return nil
+                }, unpark: { s, id in s.waiter.unpark(id) })
             }
         }
     }
@@ -84,6 +75,9 @@ public final class RequestBodyWriter: Sendable {
             return s.spent
         }
     }
+
+    /// Whether the producer is parked at the limit (tests wait for this instead of sleeping).
+    var producerParked: Bool { state.withLock { $0.waiter != nil } }
 
     /// The producer has written everything.
     public func finish() {
@@ -133,7 +127,7 @@ public final class RequestBodyWriter: Sendable {
             }
             s.buffered -= copied
             var w: CheckedContinuation<Void, Error>?
-            if s.buffered < limit { w = s.waiter; s.waiter = nil }
+            if s.buffered < limit { w = s.waiter.take() }
             if copied > 0 { return (.bytes(copied), w) }
             if s.finished { return (.end, w) }
             s.curlPaused = true
@@ -149,8 +143,7 @@ public final class RequestBodyWriter: Sendable {
             s.transferEnded = true
             s.chunks = []
             s.spent = nil
-            defer { s.waiter = nil }
-            return s.waiter
+            return s.waiter.take()
         }
         w?.resume(throwing: Self.transferEnded)
     }

@@ -8,7 +8,7 @@ import Synchronization
 /// the consumer unpauses it once it has drained half. Memory per stream stays near `highWater`
 /// plus curl's own buffer, however slow the consumer.
 final class StreamingInbox: Sendable {
-    private struct State {
+    private struct State: ParkingState {
         var ready: [[UInt8]] = []
         var head = 0
         var current: [UInt8] = []
@@ -17,8 +17,9 @@ final class StreamingInbox: Sendable {
         var done: Result<Void, any Error>?
         var status: Int?
         var headers: [(String, String)] = []
-        var headWaiter: CheckedContinuation<Void, Error>?
-        var dataWaiter: CheckedContinuation<Void, Error>?
+        var headWaiter: ParkedWaiter<Void>?
+        var dataWaiter: ParkedWaiter<Void>?
+        var tickets = WaiterTickets()
     }
     private let state = Locked(State())
     let segment: Int
@@ -42,8 +43,7 @@ final class StreamingInbox: Sendable {
             guard s.status == nil else { return nil }
             s.status = status
             s.headers = headers
-            defer { s.headWaiter = nil }
-            return s.headWaiter
+            return s.headWaiter.take()
         }
         w?.resume()
     }
@@ -65,8 +65,7 @@ final class StreamingInbox: Sendable {
             }
             s.buffered += data.count
             if s.buffered >= highWater { s.paused = true }
-            defer { s.dataWaiter = nil }
-            return (s.paused, s.dataWaiter)
+            return (s.paused, s.dataWaiter.take())
         }
         waiter?.resume()
         return pause
@@ -75,8 +74,7 @@ final class StreamingInbox: Sendable {
     func complete(_ result: Result<Void, any Error>) {
         let (hw, dw) = state.withLock { s -> (CheckedContinuation<Void, Error>?, CheckedContinuation<Void, Error>?) in
             if s.done == nil { s.done = result }
-            defer { s.headWaiter = nil; s.dataWaiter = nil }
-            return (s.headWaiter, s.dataWaiter)
+            return (s.headWaiter.take(), s.dataWaiter.take())
         }
         switch result {
         case .success:
@@ -92,15 +90,12 @@ final class StreamingInbox: Sendable {
 
     /// Waits for the status line and headers (or the transfer's end).
     func waitForHead() async throws -> (Int, [(String, String)])? {
-        try await withCheckedThrowingContinuation { (c: CheckedContinuation<Void, Error>) in
-            let ready = state.withLock { s -> Result<Void, any Error>? in
-                if s.status != nil { return .success(()) }
-                if let d = s.done { return d }
-                s.headWaiter = c
-                return nil
-            }
-            if let ready { c.resume(with: ready) }
-        }
+        try await state.park({ s, id, c in
+            if s.status != nil { return .success(()) }
+            if let d = s.done { return d }
+            s.headWaiter = ParkedWaiter(id: id, continuation: c)
+            return nil
+        }, unpark: { s, id in s.headWaiter.unpark(id) })
         return state.withLock { s in s.status.map { ($0, s.headers) } }
     }
 
@@ -136,14 +131,11 @@ final class StreamingInbox: Sendable {
             if wake { unpause() }
             if let out { return out }
             if finished { return nil }
-            try await withCheckedThrowingContinuation { (c: CheckedContinuation<Void, Error>) in
-                let ready = state.withLock { s -> Bool in
-                    if s.head < s.ready.count || !s.current.isEmpty || s.done != nil { return true }
-                    s.dataWaiter = c
-                    return false
-                }
-                if ready { c.resume() }
-            }
+            try await state.park({ s, id, c in
+                if s.head < s.ready.count || !s.current.isEmpty || s.done != nil { return .success(()) }
+                s.dataWaiter = ParkedWaiter(id: id, continuation: c)
+                return nil
+            }, unpark: { s, id in s.dataWaiter.unpark(id) })
         }
     }
 }

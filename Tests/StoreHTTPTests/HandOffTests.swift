@@ -59,6 +59,15 @@ final class StreamingInboxTests: XCTestCase {
 }
 
 final class RequestBodyWriterTests: XCTestCase {
+    /// Polls what another task has reached instead of sleeping a guessed time.
+    func waitUntil(_ what: String, _ condition: () -> Bool) async throws {
+        let deadline = ContinuousClock.now + .seconds(10)
+        while !condition() {
+            guard ContinuousClock.now < deadline else { return XCTFail("timed out waiting until \(what)") }
+            try await Task.sleep(for: .milliseconds(1))
+        }
+    }
+
     func read(_ w: RequestBodyWriter, _ n: Int) -> (RequestBodyWriter.Read, [UInt8]) {
         let buf = UnsafeMutableRawBufferPointer.allocate(byteCount: n, alignment: 1)
         defer { buf.deallocate() }
@@ -87,11 +96,22 @@ final class RequestBodyWriterTests: XCTestCase {
             try await w.write([2])
             wrote.store(true, ordering: .relaxed)
         }
-        try await Task.sleep(for: .milliseconds(30))
+        try await waitUntil("the producer parks") { w.producerParked }
         XCTAssertFalse(wrote.load(ordering: .relaxed), "the producer must wait while the queue is full")
         _ = read(w, 4)
         try await second.value
         XCTAssertTrue(wrote.load(ordering: .relaxed))
+    }
+
+    func testAProducerCancelledBeforeItParksReturnsAtOnce() async throws {
+        let w = RequestBodyWriter(limit: 1, unpause: {})
+        try await w.write([1])
+        let producer = Task {
+            withUnsafeCurrentTask { $0?.cancel() }
+            try await w.write([2])
+        }
+        await assertThrows(CancellationError.self, "a cancelled producer must not park") { try await producer.value }
+        XCTAssertFalse(w.producerParked)
     }
 
     func testAChunkCurlFinishedComesBackWholeForTheProducerToRefill() async throws {
@@ -115,7 +135,7 @@ final class RequestBodyWriterTests: XCTestCase {
         let other = RequestBodyWriter(limit: 1, unpause: {})
         try await other.write([1])
         let waiting = Task { try await other.write([2]) }
-        try await Task.sleep(for: .milliseconds(20))
+        try await waitUntil("the producer parks") { other.producerParked }
         other.ended()
         // Parked or not yet when the transfer ends, the producer gets the same answer.
         await assertThrows(HTTPClientError.self, "the producer must not wait for a transfer that ended", {
