@@ -23,14 +23,14 @@ public enum HTTP2StreamError: Error, CustomStringConvertible, Sendable {
 /// Receive-window credit goes back to the client only as chunks are taken here, so a handler
 /// that stops reading stops the client (HTTP/2 flow control end to end).
 public final class HTTP2RequestBody: Sendable {
-    private struct State {
+    private struct State: ParkingState {
         var chunks: [[UInt8]] = []
         var head = 0
         var ended = false
         var failure: HTTP2StreamError?
-        var waiter: CheckedContinuation<[UInt8]?, Error>?
+        var waiter: ParkedWaiter<Void>?
         var unreturnedCredit = 0
-        var cancelled = false
+        var tickets = WaiterTickets()
     }
     private let state = Locked(State())
     /// Gives consumed bytes back to the flow-control window (posts to the loop).
@@ -44,39 +44,34 @@ public final class HTTP2RequestBody: Sendable {
     /// The next chunk, or nil at the end of the body. Throws when the stream failed or the task
     /// was cancelled.
     public func next() async throws -> [UInt8]? {
-        try Task.checkCancellation()
-        return try await withTaskCancellationHandler {
-            try await withCheckedThrowingContinuation { (c: CheckedContinuation<[UInt8]?, Error>) in
-                let (result, credit) = state.withLock { s -> (Result<[UInt8]?, Error>?, Int) in
-                    if s.head < s.chunks.count {
-                        let chunk = s.chunks[s.head]
-                        s.chunks[s.head] = []
-                        s.head += 1
-                        if s.head == s.chunks.count { s.chunks.removeAll(keepingCapacity: true); s.head = 0 }
-                        s.unreturnedCredit += chunk.count
-                        var credit = 0
-                        if s.unreturnedCredit >= Self.creditBatch || s.chunks.isEmpty {
-                            credit = s.unreturnedCredit
-                            s.unreturnedCredit = 0
-                        }
-                        return (.success(chunk), credit)
+        while true {
+            try Task.checkCancellation()
+            let (result, credit) = state.withLock { s -> (Result<[UInt8]?, Error>?, Int) in
+                if s.head < s.chunks.count {
+                    let chunk = s.chunks[s.head]
+                    s.chunks[s.head] = []
+                    s.head += 1
+                    if s.head == s.chunks.count { s.chunks.removeAll(keepingCapacity: true); s.head = 0 }
+                    s.unreturnedCredit += chunk.count
+                    var credit = 0
+                    if s.unreturnedCredit >= Self.creditBatch || s.chunks.isEmpty {
+                        credit = s.unreturnedCredit
+                        s.unreturnedCredit = 0
                     }
-                    if let f = s.failure { return (.failure(f), 0) }
-                    if s.ended { return (.success(nil), 0) }
-                    if s.cancelled { return (.failure(CancellationError()), 0) }
-                    s.waiter = c
-                    return (nil, 0)
+                    return (.success(chunk), credit)
                 }
-                if credit > 0 { returnCredit(credit) }
-                if let result { c.resume(with: result) }
+                if let f = s.failure { return (.failure(f), 0) }
+                if s.ended { return (.success(nil), 0) }
+                return (nil, 0)
             }
-        } onCancel: {
-            let w = state.withLock { s -> CheckedContinuation<[UInt8]?, Error>? in
-                s.cancelled = true
-                defer { s.waiter = nil }
-                return s.waiter
-            }
-            w?.resume(throwing: CancellationError())
+            if credit > 0 { returnCredit(credit) }
+            if let result { return try result.get() }
+            // Nothing yet: park until the loop appends, ends or fails the body.
+            try await state.park({ s, id, c in
+                if s.head < s.chunks.count || s.failure != nil || s.ended { return .success(()) }
+                s.waiter = ParkedWaiter(id: id, continuation: c)
+                return nil
+            }, unpark: { s, id in s.waiter.unpark(id) })
         }
     }
 
@@ -97,46 +92,33 @@ public final class HTTP2RequestBody: Sendable {
 
     func append(_ bytes: UnsafeRawBufferPointer) {
         let chunk = [UInt8](bytes)
-        let (waiter, credit) = state.withLock { s -> (CheckedContinuation<[UInt8]?, Error>?, Int) in
-            guard let w = s.waiter else {
-                s.chunks.append(chunk)
-                return (nil, 0)
-            }
-            // Handed straight to a waiting reader: its credit goes back now.
-            s.waiter = nil
-            defer { s.unreturnedCredit = 0 }
-            return (w, s.unreturnedCredit + chunk.count)
+        let waiter = state.withLock { s -> CheckedContinuation<Void, Error>? in
+            s.chunks.append(chunk)
+            return s.waiter.take()
         }
-        if let waiter {
-            returnCredit(credit)
-            waiter.resume(returning: chunk)
-        }
+        waiter?.resume()
     }
 
     func finish() {
-        let w = state.withLock { s -> CheckedContinuation<[UInt8]?, Error>? in
+        let w = state.withLock { s -> CheckedContinuation<Void, Error>? in
             s.ended = true
-            defer { s.waiter = nil }
-            return s.waiter
+            return s.waiter.take()
         }
-        w?.resume(returning: nil)
+        w?.resume()
     }
 
     /// The stream closed: a reader still waiting fails, unless the body had ended normally.
     /// Returns bytes received but never consumed, so the connection window can be restored.
     func fail(_ error: HTTP2StreamError) -> Int {
-        let (w, unconsumed) = state.withLock { s -> (CheckedContinuation<[UInt8]?, Error>?, Int) in
+        let (w, unconsumed) = state.withLock { s -> (CheckedContinuation<Void, Error>?, Int) in
             if !s.ended { s.failure = error }
             let left = s.chunks[s.head...].reduce(0) { $0 + $1.count } + s.unreturnedCredit
             s.chunks = []
             s.head = 0
             s.unreturnedCredit = 0
-            defer { s.waiter = nil }
-            return (s.waiter, left)
+            return (s.waiter.take(), left)
         }
-        if let w {
-            if let f = state.withLock({ $0.failure }) { w.resume(throwing: f) } else { w.resume(returning: nil) }
-        }
+        w?.resume()   // the reader then finds the failure (or the end)
         return unconsumed
     }
 }

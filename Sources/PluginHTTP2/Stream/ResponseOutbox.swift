@@ -6,7 +6,7 @@ import Synchronization
 /// reads is suspended, so memory per stream stays bounded whatever the body size. The loop
 /// never copies them: DATA frames go out as references into these buffers (`take`).
 final class ResponseOutbox: Sendable {
-    private struct State {
+    private struct State: ParkingState {
         var chunks: [[UInt8]] = []
         var head = 0
         var offset = 0            // bytes of chunks[head] already handed to nghttp2
@@ -15,8 +15,8 @@ final class ResponseOutbox: Sendable {
         var trailers: [HTTP2Header]?
         var closed: HTTP2StreamError?
         var deferred = false      // nghttp2 was told DEFERRED and waits for resume_data
-        var waiter: CheckedContinuation<Void, Error>?
-        var cancelled = false
+        var waiter: ParkedWaiter<Void>?
+        var tickets = WaiterTickets()
         var pending: Int { chunks.count - head }
     }
     private let state = Locked(State())
@@ -43,25 +43,13 @@ final class ResponseOutbox: Sendable {
             }
             if let queued { return queued }
             // Full: park until the loop drains a chunk, the stream closes or the task is cancelled.
-            try await withTaskCancellationHandler {
-                try await withCheckedThrowingContinuation { (c: CheckedContinuation<Void, Error>) in
-                    let immediate = state.withLock { s -> Result<Void, Error>? in
-                        if s.cancelled { return .failure(CancellationError()) }
-                        if let e = s.closed { return .failure(e) }
-                        if s.pending < limit { return .success(()) }
-                        s.waiter = c
-                        return nil
-                    }
-                    if let immediate { c.resume(with: immediate) }
-                }
-            } onCancel: {
-                let w = state.withLock { s -> CheckedContinuation<Void, Error>? in
-                    s.cancelled = true
-                    defer { s.waiter = nil }
-                    return s.waiter
-                }
-                w?.resume(throwing: CancellationError())
-            }
+            let room = limit
+            try await state.park({ s, id, c in
+                if let e = s.closed { return .failure(e) }
+                if s.pending < room { return .success(()) }
+                s.waiter = ParkedWaiter(id: id, continuation: c)
+                return nil
+            }, unpark: { s, id in s.waiter.unpark(id) })
         }
     }
 
@@ -116,9 +104,8 @@ final class ResponseOutbox: Sendable {
                     if s.head == s.chunks.count { s.chunks.removeAll(keepingCapacity: true); s.head = 0 }
                 }
             }
-            guard s.pending < limit, let w = s.waiter else { return nil }
-            s.waiter = nil
-            return w
+            guard s.pending < limit else { return nil }
+            return s.waiter.take()
         }
         waiter?.resume()
         return left == 0
@@ -132,8 +119,7 @@ final class ResponseOutbox: Sendable {
             s.head = 0
             s.offset = 0
             s.queuedBytes = 0
-            defer { s.waiter = nil }
-            return s.waiter
+            return s.waiter.take()
         }
         w?.resume(throwing: error)
     }
