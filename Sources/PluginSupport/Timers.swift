@@ -25,6 +25,22 @@ public final class Timers: Sendable {
         try await shared.sleep(until: deadline)
     }
 
+    /// A wait with a deadline: `wait`'s answer, or `fallback` once `timeout` passes first (the
+    /// wait is then cancelled, and returns at once as every parked waiter does).
+    public static func answer<T: Sendable>(of wait: @escaping @Sendable () async -> T, within timeout: Duration,
+                                           else fallback: T) async -> T {
+        await withTaskGroup(of: T.self) { group in
+            group.addTask { await wait() }
+            group.addTask {
+                try? await sleep(for: timeout)
+                return fallback
+            }
+            let first = await group.next() ?? fallback
+            group.cancelAll()
+            return first
+        }
+    }
+
     private enum Slot {
         case pending                                      // id taken, continuation not yet stored
         case waiting(CheckedContinuation<Void, Error>)

@@ -1,3 +1,4 @@
+import Synchronization
 @testable import PluginSupport
 import XCTest
 
@@ -114,5 +115,21 @@ final class TimersWaitTests: XCTestCase {
         await fulfillment(of: [done], timeout: 30)
         work.cancel()
         XCTAssertEqual(timers.sleeping, 0)
+    }
+}
+
+final class DeadlineTests: XCTestCase {
+    func testTheWaitsAnswerOrTheFallbackAtTheDeadlineWithTheWaitCancelled() async throws {
+        let quick = await Timers.answer(of: { 1 }, within: .seconds(10), else: 0)
+        XCTAssertEqual(quick, 1)
+        let sawCancel = Atomic<Bool>(false)
+        let started = ContinuousClock.now
+        let late = await Timers.answer(of: { () -> Int in
+            do { try await Timers.sleep(for: .seconds(60)) } catch { sawCancel.store(true, ordering: .relaxed) }
+            return 2
+        }, within: .milliseconds(50), else: 0)
+        XCTAssertEqual(late, 0)
+        XCTAssertTrue(sawCancel.load(ordering: .relaxed), "the wait must be cancelled (and awaited) at the deadline")
+        XCTAssertLessThan(ContinuousClock.now - started, .seconds(5))
     }
 }
