@@ -42,10 +42,11 @@ public final class DeferredWork: Sendable {
         let what: String
         let body: @Sendable () async -> Void
     }
-    private struct State {
+    private struct State: ParkingState {
         var jobs: [Job] = []
-        var wake: CheckedContinuation<Void, Never>?
+        var wake: ParkedWaiter<Void>?
         var finishing = false
+        var tickets = WaiterTickets()
     }
     private let state = Locked(State())
 
@@ -54,17 +55,17 @@ public final class DeferredWork: Sendable {
     public var pending: Int { state.withLock { $0.jobs.count } }
 
     public func schedule(after delay: Duration, _ what: String, _ body: @escaping @Sendable () async -> Void) {
-        let w = state.withLock { s -> CheckedContinuation<Void, Never>? in
+        let w = state.withLock { s -> CheckedContinuation<Void, Error>? in
             s.jobs.append(Job(due: .now.advanced(by: delay), what: what, body: body))
-            defer { s.wake = nil }
-            return s.wake
+            return s.wake.take()
         }
         w?.resume()
     }
 
-    /// The owner's loop: runs each job when it is due, until `finish`.
+    /// The owner's loop: runs each job when it is due, until `finish` (or until the owner's task
+    /// is cancelled: then jobs not yet due stay unrun).
     public func run() async {
-        while true {
+        while !Task.isCancelled {
             let (due, next, finishing) = state.withLock { s -> ([Job], ContinuousClock.Instant?, Bool) in
                 let now = ContinuousClock.now
                 let due = s.finishing ? s.jobs : s.jobs.filter { $0.due <= now }
@@ -75,40 +76,27 @@ public final class DeferredWork: Sendable {
             if finishing && due.isEmpty { return }
             if !due.isEmpty { continue }
             // Sleep until the next job is due, or a new one (or finish) arrives.
-            await withTaskGroup(of: Void.self) { group in
-                if let next {
-                    group.addTask {
-                        try? await Timers.sleep(until: next)
-                        self.poke()
-                    }
-                }
-                await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
-                    let now = state.withLock { s -> Bool in
-                        if s.finishing || s.jobs.contains(where: { $0.due <= .now }) || s.jobs.map(\.due).min() != next { return true }
-                        s.wake = c
-                        return false
-                    }
-                    if now { c.resume() }
-                }
-                group.cancelAll()
+            let state = self.state
+            let wait: @Sendable () async -> Void = {
+                _ = try? await state.park({ s, id, c in
+                    if s.finishing || s.jobs.contains(where: { $0.due <= .now }) || s.jobs.map(\.due).min() != next { return .success(()) }
+                    s.wake = ParkedWaiter(id: id, continuation: c)
+                    return nil
+                }, unpark: { s, id in s.wake.unpark(id) })
+            }
+            if let next {
+                await Timers.answer(of: wait, within: ContinuousClock.now.duration(to: next), else: ())
+            } else {
+                await wait()
             }
         }
     }
 
     /// Runs every job still waiting now, and makes `run` return.
     public func finish() {
-        let w = state.withLock { s -> CheckedContinuation<Void, Never>? in
+        let w = state.withLock { s -> CheckedContinuation<Void, Error>? in
             s.finishing = true
-            defer { s.wake = nil }
-            return s.wake
-        }
-        w?.resume()
-    }
-
-    private func poke() {
-        let w = state.withLock { s -> CheckedContinuation<Void, Never>? in
-            defer { s.wake = nil }
-            return s.wake
+            return s.wake.take()
         }
         w?.resume()
     }

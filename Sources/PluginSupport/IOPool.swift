@@ -15,7 +15,9 @@ public final class IOCancellation: Sendable {
 /// copies, fsync, directory walks), so none of it runs on Swift's cooperative pool or on an I/O
 /// loop thread, and a slow disk delays only the jobs waiting for it. Jobs start in submission
 /// order. A job whose task is cancelled before it starts never runs; a running job sees the
-/// cancellation through its `IOCancellation`.
+/// cancellation through its `IOCancellation`. (Jobs wait in the pool's own table, not through
+/// `Locked.park`: a cancelled caller returns at once only while its job is queued; once it runs,
+/// the caller waits for it, since the job may be filling the caller's buffer.)
 public final class IOPool: Sendable {
     /// The process's pool: what `sizeShared` set before first use (the CPU quota's share), else
     /// 8 (file I/O waits more than it computes, so more threads than cores keep a disk busy).

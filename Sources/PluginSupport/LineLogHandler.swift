@@ -50,13 +50,12 @@ public struct LineLogHandler: LogHandler {
 public final class LogWriter: Sendable {
     public static let shared = LogWriter(fd: 2, limit: 4 << 20)
 
-    private struct State {
+    private struct State: ParkingState {
         var pending: [UInt8] = []
         var dropped = 0
         var writing = false
-        var flushWaiters: [(Int, CheckedContinuation<Void, Never>)] = []
-        var expired = Set<Int>()
-        var nextWaiter = 0
+        var flushWaiters: [Int: CheckedContinuation<Void, Error>] = [:]
+        var tickets = WaiterTickets()
     }
     private let state = Locked(State())
     private let wake: Int32
@@ -86,37 +85,14 @@ public final class LogWriter: Sendable {
     /// Returns once every line queued so far is written (at exit), or after `timeout` when
     /// stderr is not being read.
     public func flush(timeout: Duration = .seconds(2)) async {
-        let id = state.withLock { s -> Int in
-            s.nextWaiter += 1
-            return s.nextWaiter
-        }
-        defer { state.withLock { _ = $0.expired.remove(id) } }
-        await withTaskGroup(of: Void.self) { group in
-            group.addTask {
-                do { try await Timers.sleep(for: timeout) } catch { return }
-                self.release(waiter: id)
-            }
-            await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
-                let done = state.withLock { s -> Bool in
-                    if (s.pending.isEmpty && !s.writing) || s.expired.contains(id) { return true }
-                    s.flushWaiters.append((id, c))
-                    return false
-                }
-                if done { c.resume() }
-            }
-            group.cancelAll()
-        }
-    }
-
-    private func release(waiter id: Int) {
-        let w = state.withLock { s -> CheckedContinuation<Void, Never>? in
-            guard let i = s.flushWaiters.firstIndex(where: { $0.0 == id }) else {
-                s.expired.insert(id)
+        let state = self.state
+        await Timers.answer(of: {
+            _ = try? await state.park({ s, id, c in
+                if s.pending.isEmpty && !s.writing { return .success(()) }
+                s.flushWaiters[id] = c
                 return nil
-            }
-            return s.flushWaiters.remove(at: i).1
-        }
-        w?.resume()
+            }, unpark: { s, id in s.flushWaiters.removeValue(forKey: id) })
+        }, within: timeout, else: ())
     }
 
     private func signal() {
@@ -137,13 +113,13 @@ public final class LogWriter: Sendable {
                     bytes += Array("\(LineLogHandler.timestamp()) warning  \(dropped) log line(s) dropped: stderr was not being read\n".utf8)
                 }
                 if bytes.isEmpty {
-                    let waiters = state.withLock { s -> [(Int, CheckedContinuation<Void, Never>)] in
+                    let waiters = state.withLock { s -> [CheckedContinuation<Void, Error>] in
                         s.writing = false
                         guard s.pending.isEmpty else { return [] }
-                        defer { s.flushWaiters = [] }
-                        return s.flushWaiters
+                        defer { s.flushWaiters = [:] }
+                        return Array(s.flushWaiters.values)
                     }
-                    for (_, w) in waiters { w.resume() }
+                    for w in waiters { w.resume() }
                     break
                 }
                 var off = 0

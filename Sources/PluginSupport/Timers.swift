@@ -12,7 +12,8 @@ import Synchronization
 /// `dispatch_source_create` from `Task._sleep`). Here a cancelled sleeper is removed at once.
 ///
 /// One thread keeps the sleepers ordered by deadline and waits in `ppoll` on an eventfd until
-/// the first one is due.
+/// the first one is due. (Sleepers wait in that table rather than through `Locked.park`: it is the
+/// primitive the deadline waits of `answer(of:within:else:)` are built on.)
 public final class Timers: Sendable {
     public static let shared = Timers()
 

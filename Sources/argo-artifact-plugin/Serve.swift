@@ -80,15 +80,17 @@ struct Serve: AsyncParsableCommand {
         logger.info("argo-artifact-plugin \(PluginVersion.current) serving gRPC and JSON on \(socket); limits: \(plan.limits.summary); \(plan.summary)")
 
         let grace = gracePeriod
-        await withTaskGroup(of: Void.self) { group in
-            group.addTask { await deferred.run() }
-            group.addTask { await IdleHeapTrim.run(server, logger: logger) }
-            let signalName = await termination.wait()
+        enum Companion { case deferredWork, heapTrim }
+        await withTaskGroup(of: Companion.self) { group in
+            group.addTask { await deferred.run(); return .deferredWork }
+            group.addTask { await IdleHeapTrim.run(server, logger: logger); return .heapTrim }
+            let signalName = (try? await termination.wait()) ?? "cancelled"
             logger.info("\(signalName): shutting down (grace period \(grace)s, \(server.inFlight) call(s) in flight)")
             await server.shutdown(grace: .seconds(grace))
             if deferred.pending > 0 { logger.info("running \(deferred.pending) deferred clean-up job(s) before exiting") }
             deferred.finish()
-            group.cancelAll()
+            // The clean-up jobs run to their end (not cancelled); then the heap trim stops.
+            for await done in group where done == .deferredWork { group.cancelAll() }
         }
         logger.info("stopped")
         await LogWriter.shared.flush()

@@ -6,7 +6,12 @@ import Synchronization
 /// SIGTERM / SIGINT, caught from the moment `watch` is called; `wait` returns the first one's
 /// name. The signal sources stay alive as long as the caller keeps the array it got.
 final class TerminationSignal: Sendable {
-    private let received = Locked<(name: String?, waiter: CheckedContinuation<String, Never>?)>((nil, nil))
+    private struct Received: ParkingState {
+        var name: String?
+        var waiter: ParkedWaiter<String>?
+        var tickets = WaiterTickets()
+    }
+    private let received = Locked(Received())
 
     static func watch() -> (TerminationSignal, [any DispatchSourceSignal]) {
         let t = TerminationSignal()
@@ -23,23 +28,20 @@ final class TerminationSignal: Sendable {
     }
 
     private func fire(_ name: String) {
-        let w = received.withLock { r -> CheckedContinuation<String, Never>? in
+        let w = received.withLock { r -> CheckedContinuation<String, Error>? in
             guard r.name == nil else { return nil }
             r.name = name
-            defer { r.waiter = nil }
-            return r.waiter
+            return r.waiter.take()
         }
         w?.resume(returning: name)
     }
 
-    func wait() async -> String {
-        await withCheckedContinuation { c in
-            let already = received.withLock { r -> String? in
-                if let n = r.name { return n }
-                r.waiter = c
-                return nil
-            }
-            if let already { c.resume(returning: already) }
-        }
+    /// The signal's name; throws `CancellationError` if the waiting task is cancelled first.
+    func wait() async throws -> String {
+        try await received.park({ r, id, c in
+            if let n = r.name { return .success(n) }
+            r.waiter = ParkedWaiter(id: id, continuation: c)
+            return nil
+        }, unpark: { r, id in r.waiter.unpark(id) })
     }
 }

@@ -81,6 +81,8 @@ final class EventLoop: Sendable {
         wake()
     }
 
+    /// Returns once the loop thread has stopped. Not cancellable, and so not `Locked.park`:
+    /// shutdown must not go on (remove the socket, exit) while the thread still runs.
     func waitUntilStopped() async {
         await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
             let done = stopped.withLock { s -> Bool in
