@@ -16,7 +16,6 @@ final class IOPoolTests: XCTestCase {
             XCTAssertEqual(n, size)
             XCTAssertEqual(filled.count, size)
             if size > 0 { XCTAssertEqual(filled[size - 1], UInt8(truncatingIfNeeded: size - 1)) }
-            _ = filled[..<size]
         }
     }
 }

@@ -1,11 +1,17 @@
+import ObjectStore
 import XCTest
 @testable import Transfer
 
 final class PartPlanTests: XCTestCase {
     let GiB: Int64 = 1 << 30, MiB: Int64 = 1 << 20
-    // The two stores' published limits (the dialects in ObjectStore carry the same values).
-    let s3 = PartLimits(minPartSize: 5 << 20, maxPartSize: 5 << 30, maxParts: 10_000, maxSinglePut: 5 << 30, maxObjectSize: 5 << 40, storeName: "S3")
-    let oss = PartLimits(minPartSize: 100 << 10, maxPartSize: 5 << 30, maxParts: 10_000, maxSinglePut: 5 << 30, maxObjectSize: 48_800 << 30, storeName: "OSS")
+    // The limits the plugin plans with: what each dialect reports (S3's and OSS's published ones).
+    let s3 = S3Dialect(region: "us-east-1").limits
+    let oss = OSSDialect(region: "cn-hangzhou").limits
+
+    func testTheDialectsReportTheStoresPublishedLimits() {
+        XCTAssertEqual([s3.minPartSize, s3.maxPartSize, Int64(s3.maxParts), s3.maxSinglePut], [5 * MiB, 5 * GiB, 10_000, 5 * GiB])
+        XCTAssertEqual([oss.minPartSize, oss.maxPartSize, Int64(oss.maxParts)], [100 << 10, 5 * GiB, 10_000])
+    }
 
     func testTwentyGiBUsesConfiguredParts() throws {
         let p = try PartPlan.make(size: 20 * GiB, preferredPartSize: 16 * MiB, limits: s3)
