@@ -65,11 +65,13 @@ run: build
 	@scripts/print-run-commands.sh $(RUN_DIR)
 	@exec $(BIN) $(RUN_DIR)/plugin.sock
 
-## make test: Swift unit tests and fixture replays, then the integration suite against the binary
+## make test: Swift unit tests and fixture replays, the image (make image), then the integration
+## suite against the binary and the image (Tests/integration/test_image.py runs it under runc)
 test: deps-test build
 	$(PY) scripts/check-imports.py
 	swift build --build-tests
 	swift test --skip-build
+	$(MAKE) --no-print-directory image
 	$(PY) -m pytest -q Tests/integration
 	scripts/fuzz.sh $(FUZZ_CI_SECONDS)
 	$(MAKE) --no-print-directory test-tsan
