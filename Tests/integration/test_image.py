@@ -294,7 +294,11 @@ def container_factory(image, tmp_path):
     assert not leftover, f"runc containers left: {leftover}"
 
 
-def test_image_config_and_size(image):
+def test_image_config_and_size(image, tmp_path):
+    # skopeo copies it as it is (what `skopeo copy ... docker://` pushes): same manifest digest.
+    assert image.digest == image.index["manifests"][0]["digest"]
+    run("skopeo", "copy", "--quiet", "--preserve-digests", f"oci-archive:{image.archive}", f"oci:{tmp_path / 'copy'}:{image.tag}")
+    assert json.loads((tmp_path / "copy" / "index.json").read_text())["manifests"][0]["digest"] == image.digest
     cfg = image.config
     entrypoint = cfg["config"]["Entrypoint"]
     assert entrypoint == ["/usr/local/bin/argo-artifact-plugin"]
@@ -404,6 +408,27 @@ def test_runs_as_argo_runs_it(container_factory, rgw, tmp_path):
 
     assert idle["RssAnon"] <= MAX_IDLE_PRIVATE // 1024, idle
     assert idle["VmRSS"] <= MAX_IDLE_VMRSS // 1024, idle
+
+
+def test_only_the_socket_directory_writable(container_factory, rgw):
+    """Without a writable /tmp (readOnlyRootFilesystem and no volume there): a multipart Save still
+    succeeds; only its resume checkpoint is skipped, and the log says so."""
+    from conftest import S3_ACCESS_KEY, S3_SECRET_KEY
+    bucket = rgw.new_bucket("img")
+    c = container_factory(env={"AWS_ACCESS_KEY_ID": S3_ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": S3_SECRET_KEY})
+    c.spec["mounts"] = [m for m in c.spec["mounts"] if m["destination"] != "/tmp"]
+    (c.bundle / "config.json").write_text(json.dumps(c.spec, indent=1))
+    c.create()
+    c.start()
+    src = pattern_file(c.outputs / "out.bin", 70 * MiB)
+    r = c.stub().Save(pb.SaveArtifactRequest(path="/argo/outputs/out.bin", output_artifact=artifact("wf/out.bin", rgw.config(bucket))),
+                      timeout=300)
+    assert r.success, r.error
+    assert rgw.boto3().head_object(Bucket=bucket, Key="wf/out.bin")["ContentLength"] == os.path.getsize(src)
+    assert c.sigterm() == 0, c.log()
+    log = c.log()
+    assert "cannot write the upload checkpoint" in log and "Read-only file system" in log, log
+    assert not [line for line in log.splitlines() if " error " in line or "critical" in line], log
 
 
 def tls_untrusted_error(stub, tmp_path):
