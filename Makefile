@@ -8,7 +8,7 @@ export ARGO_PLUGIN_PYTHON := $(PY)
 BIN := .build/debug/argo-artifact-plugin
 RUN_DIR := $(CURDIR)/run
 
-.PHONY: all build build-release run test test-large test-swift test-integration proto bench bench-rpc fixtures clean deps deps-test venv fuzz soak test-tsan
+.PHONY: all build build-release build-release-static image image-lock deps-image run test test-large test-swift test-integration proto bench bench-rpc fixtures clean deps deps-test venv fuzz soak test-tsan
 
 all: build
 
@@ -17,6 +17,9 @@ deps:
 
 deps-test:
 	@scripts/install-deps.sh test
+
+deps-image:
+	@scripts/install-deps.sh image
 
 ## make venv: the project venv alone (created, or rebuilt when Tests/requirements.txt changed)
 venv:
@@ -33,17 +36,42 @@ build: deps
 build-release: deps
 	swift build -c release --product argo-artifact-plugin
 
+# The binary the image holds: release, Swift's runtime linked in (--static-swift-stdlib), in a
+# scratch path of its own, built so that two builds of one commit give the same bytes:
+#   -sil-disable-pass=loop-unroll  Swift 6.3.1's SIL loop unroller orders block arguments by
+#       pointer, so ArtifactCore's Quantities.formatSize came out in one of two instruction orders
+#       (about half the clean builds each); LLVM still unrolls loops
+#   -ffile-prefix-map / -file-prefix-map  source paths in C __FILE__ (Yams' asserts) and Swift
+#       debug info relative to the checkout (the binary still depends on the checkout's path in a
+#       few bytes: README "The image")
+STATIC_SCRATCH := .build-release-static
+STATIC_BIN := $(STATIC_SCRATCH)/release/argo-artifact-plugin
+build-release-static: deps
+	swift build -c release --product argo-artifact-plugin --static-swift-stdlib --scratch-path $(STATIC_SCRATCH) -Xswiftc -Xllvm -Xswiftc -sil-disable-pass=loop-unroll -Xcc -ffile-prefix-map=$(CURDIR)=. -Xswiftc -file-prefix-map -Xswiftc $(CURDIR)=.
+
+## make image: the OCI image, with no daemon and no registry (scripts/image/build.sh). The last
+## line printed is the archive's path: `skopeo copy oci-archive:PATH docker://REGISTRY/NAME:TAG`
+image: deps-image build-release-static
+	@scripts/image/build.sh $(STATIC_BIN)
+
+## make image-lock: rewrite scripts/packages/runtime.lock (the runtime packages' exact versions)
+## from the archive's current state; commit the result
+image-lock: deps-image
+	scripts/image/rootfs.sh --lock
+
 ## make run: the plugin on ./run/plugin.sock with the file store under ./run/data
 run: build
 	@mkdir -p $(RUN_DIR)/data
 	@scripts/print-run-commands.sh $(RUN_DIR)
 	@exec $(BIN) $(RUN_DIR)/plugin.sock
 
-## make test: Swift unit tests and fixture replays, then the integration suite against the binary
+## make test: Swift unit tests and fixture replays, the image (make image), then the integration
+## suite against the binary and the image (Tests/integration/test_image.py runs it under runc)
 test: deps-test build
 	$(PY) scripts/check-imports.py
 	swift build --build-tests
 	swift test --skip-build
+	$(MAKE) --no-print-directory image
 	$(PY) -m pytest -q Tests/integration
 	scripts/fuzz.sh $(FUZZ_CI_SECONDS)
 	$(MAKE) --no-print-directory test-tsan
@@ -102,4 +130,4 @@ bench-rpc: deps-test build-release
 	$(PY) scripts/bench rpc
 
 clean:
-	rm -rf .build .build-fuzz .build-tsan run Tests/integration/gen $(VENV)
+	rm -rf .build .build-fuzz .build-tsan $(STATIC_SCRATCH) build run Tests/integration/gen $(VENV)

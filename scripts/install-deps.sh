@@ -1,19 +1,31 @@
 #!/usr/bin/env bash
 # Installs what building, running, testing and benchmarking need, skipping what is there.
 #   scripts/install-deps.sh build    # Debian: C libraries for `swift build` (make build / make run)
-#   scripts/install-deps.sh test     # + Debian test tools, + the project venv from Tests/requirements.txt
+#   scripts/install-deps.sh image    # Debian: the tools `make image` and its tests use (no daemon)
+#   scripts/install-deps.sh test     # build + image + Debian test tools + the project venv from Tests/requirements.txt
 #   scripts/install-deps.sh python   # only the project venv (created, or refreshed when the file changed)
+#   scripts/install-deps.sh packages LEVEL   # print the Debian packages LEVEL installs, one a line
 #
 # Python packages never go into a system interpreter: they go into the project venv
 # (VENV, default .venv), made from PYTHON (default python3) without system site-packages, so
 # an import that Tests/requirements.txt does not declare fails here as on a fresh machine.
-# This is the one list of Debian packages the project uses; CI (.ci/run) calls `test`.
+# This script and the lists it reads are the one place the project's Debian packages are named;
+# CI (.ci/run) calls `test`. Lists shared with the Dockerfile live in scripts/packages/*.txt (one
+# package a line, `#` comments); Tests/integration/test_packages.py fails when the two drift.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 level=${1:-build}
 
-# Build: the C libraries behind Sources/C* (pkg-config finds them), curl for `make run`'s hints.
-apt_build=(pkg-config libnghttp2-dev libcurl4-openssl-dev libssl-dev libisal-dev curl)
+# A list from scripts/packages/, without comments and blank lines.
+read_list() { sed -e 's/#.*//' -e 's/[[:space:]]*$//' -e '/^$/d' "scripts/packages/$1.txt"; }
+
+# Build: the C libraries behind Sources/C* (scripts/packages/build.txt, also the Dockerfile's build
+# stage), and curl for `make run`'s hints.
+mapfile -t apt_build < <(read_list build)
+apt_build+=(curl)
+# Image: mmdebstrap and binutils for the runtime root (rootfs.txt, also the Dockerfile's rootfs
+# stage), umoci, skopeo and runc for the OCI image (image.txt).
+mapfile -t apt_image < <(read_list rootfs; read_list image)
 # Tests and benchmarks:
 #   nghttp2-client      h2load and nghttp (HTTP/2 load and raw checks)
 #   ceph-*, radosgw     Ceph RGW, the real S3 server (scripts/testbed/start-rgw.sh)
@@ -57,9 +69,20 @@ install_venv() {
   cp "$req" "$stamp"
 }
 
+apt_for() {
+  case "$1" in
+    build) echo "${apt_build[@]}" ;;
+    image) echo "${apt_image[@]}" ;;
+    test) echo "${apt_build[@]}" "${apt_image[@]}" "${apt_test[@]}" ;;
+    python) ;;
+    *) echo "usage: $0 build|image|test|python | packages LEVEL" >&2; exit 2 ;;
+  esac
+}
+
 case "$level" in
-  build) install_apt "${apt_build[@]}" ;;
-  test) install_apt "${apt_build[@]}" "${apt_test[@]}"; install_venv ;;
+  packages) pkgs=$(apt_for "${2:-}"); for p in $pkgs; do echo "$p"; done ;;
   python) install_venv ;;
-  *) echo "usage: $0 build|test|python" >&2; exit 2 ;;
+  build|image) install_apt $(apt_for "$level") ;;
+  test) install_apt $(apt_for test); install_venv ;;
+  *) apt_for "$level" ;;
 esac
