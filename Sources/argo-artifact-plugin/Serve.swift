@@ -58,8 +58,7 @@ struct Serve: AsyncParsableCommand {
         signal(SIGPIPE, SIG_IGN)
 
         // Signals are watched before the socket exists: Argo may send SIGTERM the moment it sees it.
-        let (termination, sources) = TerminationSignal.watch()
-        defer { withExtendedLifetime(sources) {} }
+        let termination = TerminationSignal.watch()
 
         // Work that outlives a call (late clean-up after a failed directory Save) belongs to the
         // server's lifetime: it runs beside the server and finishes before the process exits.

@@ -1,10 +1,11 @@
-import PluginSupport
-import Dispatch
+import CSystem
 import Glibc
+import PluginSupport
 import Synchronization
 
-/// SIGTERM / SIGINT, caught from the moment `watch` is called; `wait` returns the first one's
-/// name. The signal sources stay alive as long as the caller keeps the array it got.
+/// SIGTERM / SIGINT, caught from the moment `watch` returns (the handler is installed before it
+/// does, so a signal sent the instant the socket appears is never lost); `wait` returns the
+/// first one's name. A thread of its own reads the handler's pipe.
 final class TerminationSignal: Sendable {
     private struct Received: ParkingState {
         var name: String?
@@ -13,18 +14,23 @@ final class TerminationSignal: Sendable {
     }
     private let received = Locked(Received())
 
-    static func watch() -> (TerminationSignal, [any DispatchSourceSignal]) {
+    static func watch() -> TerminationSignal {
         let t = TerminationSignal()
-        let queue = DispatchQueue(label: "signals")
-        var sources: [any DispatchSourceSignal] = []
-        for (sig, name) in [(SIGTERM, "SIGTERM"), (SIGINT, "SIGINT")] {
-            signal(sig, SIG_IGN)
-            let s = DispatchSource.makeSignalSource(signal: sig, queue: queue)
-            s.setEventHandler { t.fire(name) }
-            s.resume()
-            sources.append(s)
+        var ends: [Int32] = [-1, -1]
+        precondition(pipe(&ends) == 0, "pipe: \(errno)")
+        for fd in ends { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
+        precondition(argo_catch_termination_signals(ends[1]) == 0, "sigaction: \(errno)")
+        let readEnd = ends[0]
+        SystemThread.start(name: "signals") {
+            while true {
+                var b: UInt8 = 0
+                let n = read(readEnd, &b, 1)
+                if n < 0 && errno == EINTR { continue }
+                guard n == 1 else { return }
+                t.fire(Int32(b) == SIGINT ? "SIGINT" : "SIGTERM")
+            }
         }
-        return (t, sources)
+        return t
     }
 
     private func fire(_ name: String) {
