@@ -84,6 +84,9 @@ public final class HTTPClient: Sendable {
                            unpause: { [weak self] in self?.submit(.unpause(id)) })
     }
 
+    /// Waits for the curl thread to finish the transfer. Not `Locked.park`: a cancelled caller
+    /// returns once the curl thread has removed the transfer (it does so at once), since curl
+    /// reads the request body from the caller's memory until then.
     private func run(_ job: TransferJob) async throws -> HTTPResponse {
         try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { c in
