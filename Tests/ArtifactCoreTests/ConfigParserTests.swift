@@ -141,11 +141,21 @@ final class ConfigParserTests: XCTestCase {
             timeouts: {connect: 3s, stall: 2m}
             """,
             "endpoint: oss-cn-beijing.aliyuncs.com\nbucket: b-1\nuseSDKCreds: true\nstorageClass: ia\nrestoreArchived: true\nlifecycleRule: {markDeletionAfterDays: 9}",
+            // Argo's 0 means no rule: both 0 is no lifecycle (found by the config fuzzer).
+            "endpoint: localhost:1\nbucket: abc\nuseSDKCreds: true\nlifecycleRule: {markInfrequentAccessAfterDays: 0}",
         ]
         for text in texts {
             let parsed = try parse(text)
             let description = parsed.yamlDescription
             XCTAssertEqual(try parse(description), parsed, description)
+        }
+    }
+
+    func testALifecycleWithoutARuleIsRefusedOrDropped() throws {
+        let zero = try parse("endpoint: localhost:1\nbucket: abc\nuseSDKCreds: true\nlifecycleRule: {markInfrequentAccessAfterDays: 0, markDeletionAfterDays: 0}")
+        XCTAssertNil(zero.lifecycle)
+        XCTAssertThrowsError(try parse("endpoint: localhost:1\nbucket: abc\nuseSDKCreds: true\nlifecycle: {prefix: wf/}")) { e in
+            XCTAssertTrue("\(e)".contains("lifecycle") && "\(e)".contains("no rule"), "\(e)")
         }
     }
 

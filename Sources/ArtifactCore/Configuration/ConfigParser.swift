@@ -100,7 +100,8 @@ public enum ConfigParser {
                 l.expireAfterDays = try rule.int("markDeletionAfterDays", min: 0)
                 if l.transitionAfterDays == 0 { l.transitionAfterDays = nil }
                 if l.expireAfterDays == 0 { l.expireAfterDays = nil }
-                c.lifecycle = l
+                // Argo reads 0 as "no rule"; both 0 is no lifecycle at all.
+                c.lifecycle = l.hasAction ? l : nil
             }
             if let rule = try top.mapping("lifecycle", allowed: ["prefix", "expireAfterDays", "transitionAfterDays", "transitionStorageClass", "abortIncompleteUploadsAfterDays"]) {
                 if c.lifecycle != nil { throw ConfigError("lifecycle", "give either lifecycleRule (Argo's form) or lifecycle, not both", line: rule.line) }
@@ -110,6 +111,9 @@ public enum ConfigParser {
                 l.transitionAfterDays = try rule.int("transitionAfterDays", min: 0)
                 l.transitionStorageClass = try rule.string("transitionStorageClass")
                 l.abortIncompleteUploadsAfterDays = try rule.int("abortIncompleteUploadsAfterDays", min: 1)
+                guard l.hasAction else {
+                    throw ConfigError("lifecycle", "gives no rule; set expireAfterDays, transitionAfterDays or abortIncompleteUploadsAfterDays", line: rule.line)
+                }
                 c.lifecycle = l
             }
             if let l = c.lifecycle, let t = l.transitionAfterDays, let e = l.expireAfterDays, t >= e {

@@ -146,6 +146,9 @@ public struct LifecycleSettings: Sendable, Hashable {
     public var transitionAfterDays: Int?
     public var transitionStorageClass: String?
     public var abortIncompleteUploadsAfterDays: Int?
+
+    /// The rule does something (a prefix alone does not).
+    public var hasAction: Bool { expireAfterDays != nil || transitionAfterDays != nil || abortIncompleteUploadsAfterDays != nil }
 }
 
 /// Which workflows' artifacts Delete really removes.
