@@ -13,9 +13,10 @@ import PackageDescription
 //   StoreHTTP        the libcurl HTTP client stores and the Kubernetes client share
 //   Kubernetes       in-cluster API: Secrets, the workflow's outcome
 //   Transfer         upload and download engines, buffer pool, part log, behind a part transport
+//   StoreRuntime     what stores share (StoreEnvironment) and what a store module provides (StoreProvider)
 //   FileStore        objects as files under a directory
-//   ObjectStore      S3/ and OSS/ (dialect, signer, credentials, factory) on Common/ (client, bucket operations)
-//   ArtifactService  answers the RPCs: configuration → store → Argo semantics; errors → status
+//   ObjectStore      S3/ and OSS/ (provider, dialect, signer, credentials) on Common/ (client, bucket operations)
+//   ArtifactService  answers the RPCs: the store table, configuration → store → Argo semantics; errors → status
 //   argo-artifact-plugin  the executable
 let package = Package(
     name: "argo-artifact-plugin",
@@ -54,24 +55,25 @@ let package = Package(
         .target(name: "StoreHTTP", dependencies: ["PluginSupport", "CCurl", "CSystem", .product(name: "Logging", package: "swift-log")]),
         .target(name: "Kubernetes", dependencies: ["StoreHTTP", "ArtifactCore", "PluginSupport"]),
         .target(name: "Transfer", dependencies: ["ArtifactCore", "Checksums", "PluginSupport", .product(name: "Logging", package: "swift-log")]),
-        .target(name: "FileStore", dependencies: ["ArtifactCore", "PluginSupport"]),
+        .target(name: "StoreRuntime", dependencies: ["ArtifactCore", "StoreHTTP", "Kubernetes", "PluginSupport"]),
+        .target(name: "FileStore", dependencies: ["ArtifactCore", "StoreRuntime", "PluginSupport"]),
         .target(name: "ObjectStore", dependencies: [
-            "ArtifactCore", "Transfer", "StoreHTTP", "Kubernetes", "Checksums", "PluginSupport",
+            "ArtifactCore", "StoreRuntime", "Transfer", "StoreHTTP", "Kubernetes", "Checksums", "PluginSupport",
             .product(name: "Logging", package: "swift-log"),
         ]),
         .target(name: "ArtifactService", dependencies: [
-            "PluginRPC", "ArtifactCore", "FileStore", "ObjectStore", "Transfer", "StoreHTTP", "Kubernetes", "ArtifactProto",
+            "PluginRPC", "ArtifactCore", "StoreRuntime", "FileStore", "ObjectStore", "Kubernetes", "ArtifactProto",
             "PluginSupport", .product(name: "Logging", package: "swift-log"),
         ]),
         // Fuzz entry points for the parsers that meet untrusted bytes (scripts/fuzz.sh, make fuzz).
         .target(name: "FuzzEntries", dependencies: [
-            "PluginRPC", "ArtifactCore", "ObjectStore", "ArtifactProto", "PluginSupport",
+            "PluginRPC", "ArtifactCore", "ArtifactService", "ObjectStore", "ArtifactProto", "PluginSupport",
             .product(name: "SwiftProtobuf", package: "swift-protobuf"),
         ]),
         .executableTarget(name: "plugin-fuzz", dependencies: ["FuzzEntries"]),
 
         .executableTarget(name: "argo-artifact-plugin", dependencies: [
-            "ArtifactService", "PluginRPC", "PluginHTTP2", "ArtifactCore", "ObjectStore", "PluginSupport", "Checksums", "CSystem",
+            "ArtifactService", "PluginRPC", "PluginHTTP2", "ArtifactCore", "StoreRuntime", "ObjectStore", "PluginSupport", "Checksums", "CSystem",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -90,10 +92,10 @@ let package = Package(
         .testTarget(name: "KubernetesTests", dependencies: ["TestSupport", "Kubernetes", "ArtifactCore"]),
         .testTarget(name: "TransferTests", dependencies: ["TestSupport", "Transfer", "ArtifactCore", "Checksums", "PluginSupport"]),
         .testTarget(name: "FileStoreTests", dependencies: ["TestSupport", "FileStore", "ArtifactCore", "PluginSupport"]),
-        .testTarget(name: "ObjectStoreTests", dependencies: ["TestSupport", "ObjectStore", "Transfer", "StoreHTTP", "ArtifactCore", "Checksums"]),
+        .testTarget(name: "ObjectStoreTests", dependencies: ["TestSupport", "ObjectStore", "StoreRuntime", "Transfer", "StoreHTTP", "ArtifactCore", "Checksums"]),
         .testTarget(name: "ArtifactServiceTests", dependencies: [
             "ArtifactService", "TestSupport", "PluginRPC", "PluginHTTP2", "ArtifactCore", "ArtifactProto", "StoreHTTP", "PluginSupport",
-            "ObjectStore", "Checksums", .product(name: "Logging", package: "swift-log"),
+            "StoreRuntime", "FileStore", "ObjectStore", "Checksums", .product(name: "Logging", package: "swift-log"),
         ]),
         .testTarget(name: "FuzzRegressionTests", dependencies: ["FuzzEntries", "TestSupport"]),
         .testTarget(name: "OracleTests", dependencies: ["TestSupport", "ObjectStore", "Checksums", "StoreHTTP", "ArtifactCore", "PluginSupport"]),

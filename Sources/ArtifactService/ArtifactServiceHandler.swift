@@ -1,31 +1,19 @@
 import ArtifactCore
 import ArtifactProto
-import FileStore
 import Foundation
 import Kubernetes
 import Logging
-import ObjectStore
+import StoreRuntime
 import PluginRPC
 import PluginSupport
 import Synchronization
-
-/// The store a configuration names.
-public enum StoreFactory {
-    public static func make(_ c: PluginConfiguration, environment: StoreEnvironment) throws -> ArtifactStore {
-        switch c.provider {
-        case .file: return FileStore(root: c.root!, io: environment.io)
-        case .s3: return try S3StoreFactory.make(c, environment: environment)
-        case .oss: return try OSSStoreFactory.make(c, environment: environment)
-        }
-    }
-}
 
 /// The artifact service Argo calls: resolves the configuration and the store of each call,
 /// runs the operation with Argo's semantics, logs one line per call, and answers failures the
 /// way Argo reads them (`success=false` / `error` text naming what went wrong, and the status
 /// code `StatusMapping` gives it: the one place domain errors meet gRPC).
 public final class ArtifactServiceHandler: ArtifactRPCHandler {
-    private let configs = ConfigCache()
+    private let configs: ConfigCache
     private let outcome: WorkflowOutcomeLookup
     private let operations = Locked([PluginConfiguration: ArtifactOperations]())
     static let storesKept = 64
@@ -33,11 +21,16 @@ public final class ArtifactServiceHandler: ArtifactRPCHandler {
     private let environment: StoreEnvironment
     private let storeFactory: @Sendable (PluginConfiguration) throws -> ArtifactStore
 
+    /// `providers`: the store modules configurations may name (`StoreProviders.all`);
+    /// `storeFactory` replaces their factories (tests).
     public init(environment: StoreEnvironment = StoreEnvironment(),
+                providers: [any StoreProvider] = StoreProviders.all,
                 storeFactory: (@Sendable (PluginConfiguration) throws -> ArtifactStore)? = nil,
                 outcome: WorkflowOutcomeLookup? = nil) {
         self.environment = environment
-        self.storeFactory = storeFactory ?? { try StoreFactory.make($0, environment: environment) }
+        let factory = StoreFactory(providers: providers)
+        configs = ConfigCache(parser: factory.parser)
+        self.storeFactory = storeFactory ?? { try factory.make($0, environment: environment) }
         self.outcome = outcome ?? WorkflowOutcomeLookup(environment: environment.processEnvironment, kubernetes: environment.kubernetes)
     }
 

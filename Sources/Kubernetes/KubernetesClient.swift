@@ -5,7 +5,9 @@ import Synchronization
 import StoreHTTP
 
 /// Failures talking to the Kubernetes API, worded for the operator who must fix RBAC or a name.
-public struct KubernetesError: Error, CustomStringConvertible, Sendable {
+public struct KubernetesError: CategorizedError, CustomStringConvertible, Sendable {
+    /// The plugin cannot go on until the operator fixes RBAC, a name or the API's reachability.
+    public var category: FailureCategory { .failedPrecondition }
     public var message: String
     public var status: Int?
     public init(message: String, status: Int? = nil) {

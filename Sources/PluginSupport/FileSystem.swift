@@ -15,6 +15,17 @@ public struct FileSystemError: Error, CustomStringConvertible, Sendable {
     public static func last(_ op: String, _ path: String) -> FileSystemError { FileSystemError(operation: op, path: path, code: errno) }
 }
 
+extension FileSystemError: CategorizedError {
+    public var category: FailureCategory {
+        switch code {
+        case ENOENT, ENOTDIR: return .notFound
+        case EPERM, EACCES: return .permissionDenied
+        case ENOSPC, EDQUOT: return .resourceExhausted
+        default: return .internalError
+        }
+    }
+}
+
 /// An open file descriptor, closed when the last reference goes. Its calls block: run them on
 /// the `IOPool`.
 public final class FileDescriptor: Sendable {

@@ -137,7 +137,8 @@ public final class MemoryBudget: Sendable {
 }
 
 /// A claim that can never fit the memory budget: said at once, naming the limit and the need.
-public struct MemoryBudgetError: Error, CustomStringConvertible, Sendable {
+public struct MemoryBudgetError: CategorizedError, CustomStringConvertible, Sendable {
+    public var category: FailureCategory { .resourceExhausted }
     public let needed: Int
     public let budget: Int
     public let origin: String

@@ -1,3 +1,5 @@
+import PluginSupport
+
 /// A request for the store HTTP client. Header names are sent as given.
 public struct HTTPRequest: Sendable {
     public var method: String
@@ -105,7 +107,7 @@ public struct HTTPTransportOptions: Sendable, Hashable {
 }
 
 /// A transport failure, said plainly (DNS, connect, TLS, timeout, dropped connection).
-public struct HTTPClientError: Error, CustomStringConvertible, Sendable {
+public struct HTTPClientError: CategorizedError, CustomStringConvertible, Sendable {
     public enum Kind: Sendable {
         case dns, connect, tls, timeout, connectionDropped, cancelled, tooLarge, other
     }
@@ -120,6 +122,8 @@ public struct HTTPClientError: Error, CustomStringConvertible, Sendable {
     }
 
     public var description: String { message }
+
+    public var category: FailureCategory { kind == .cancelled ? .cancelled : .unavailable }
 
     /// Worth another attempt (the request is idempotent, the failure is on the way).
     public var isTransient: Bool {

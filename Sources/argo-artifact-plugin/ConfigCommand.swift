@@ -4,6 +4,7 @@ import ArtifactService
 import Foundation
 import ObjectStore
 import PluginSupport
+import StoreRuntime
 
 struct ConfigCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -16,7 +17,7 @@ struct ConfigCommand: ParsableCommand {
             abstract: "Check a configuration as the plugin reads it; print it with every default, or say what is wrong.",
             discussion: """
             Reads FILE, or standard input for '-'. A valid configuration is printed as YAML with every
-            default filled in (Secrets appear as their {name, key} references, an inline securityToken as
+            default filled in (Secrets appear as their {name, key} references, a secret written inline as
             <hidden>) and the exit status is 0; an invalid one prints the error naming the field and the
             line, with exit status 1. Nothing is contacted: credentials and buckets are not tried.
             """)
@@ -51,8 +52,9 @@ struct ConfigCommand: ParsableCommand {
                 throw ValidationError("cannot read \(file): \(error.localizedDescription)")
             }
             do {
-                let config = try ConfigParser.parse(text)
-                _ = try StoreFactory.make(config, environment: StoreEnvironment())
+                let factory = StoreFactory()
+                let config = try factory.parser.parse(text)
+                _ = try factory.make(config, environment: StoreEnvironment())
                 print(config.yamlDescription, terminator: "")
                 print(try Self.limitsDescription(config), terminator: "")
             } catch let e as ConfigError {
@@ -60,7 +62,7 @@ struct ConfigCommand: ParsableCommand {
                 throw ExitCode(1)
             } catch let e as CredentialError {
                 // Found in this machine's environment (useSDKCreds): the pod's may differ.
-                print(try ConfigParser.parse(text).yamlDescription, terminator: "")
+                print(try StoreProviders.parser.parse(text).yamlDescription, terminator: "")
                 FileHandle.standardError.write(Data("note: \(e) (here; the pod's environment may differ)\n".utf8))
             }
         }

@@ -3,7 +3,7 @@ import ArtifactCore
 import ArtifactService
 import Foundation
 import Logging
-import ObjectStore
+import StoreRuntime
 import PluginSupport
 
 struct GC: AsyncParsableCommand {
@@ -55,7 +55,8 @@ struct GC: AsyncParsableCommand {
         }
         let store: ArtifactStore
         do {
-            store = try StoreFactory.make(try ConfigParser.parse(text), environment: StoreEnvironment())
+            let factory = StoreFactory()
+            store = try factory.make(try factory.parser.parse(text), environment: StoreEnvironment())
         } catch {
             print("error: \(error)")
             throw ExitCode(2)

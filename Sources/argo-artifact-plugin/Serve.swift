@@ -5,7 +5,7 @@ import Checksums
 import CSystem
 import Foundation
 import Logging
-import ObjectStore
+import StoreRuntime
 import PluginHTTP2
 import PluginRPC
 import PluginSupport

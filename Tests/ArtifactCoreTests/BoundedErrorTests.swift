@@ -5,16 +5,16 @@ import XCTest
 /// Errors that echo hostile input stay a few KiB and still say what was wrong.
 final class BoundedErrorTests: XCTestCase {
     func configError(_ text: String) -> ConfigError? {
-        do { _ = try ConfigParser.parse(text); return nil } catch let e as ConfigError { return e } catch { return nil }
+        do { _ = try testParser.parse(text); return nil } catch let e as ConfigError { return e } catch { return nil }
     }
 
     func testHugeScalarsKeepTheFieldAndTheReason() {
         let cases: [(String, String, String)] = [
-            ("provider: file\nroot: " + String(repeating: "a", count: 3 << 20), "root", "must be an absolute path"),
-            ("provider: file\nroot: /x\nmultipart: {partSize: " + String(repeating: "9x", count: 1 << 20) + "}", "multipart.partSize", "expected a size"),
+            ("provider: local\ndirectory: " + String(repeating: "a", count: 3 << 20), "directory", "must be an absolute path"),
+            ("provider: local\ndirectory: /x\nmultipart: {partSize: " + String(repeating: "9x", count: 1 << 20) + "}", "multipart.partSize", "expected a size"),
             ("endpoint: " + String(repeating: "h", count: 2 << 20) + "/p\nbucket: abc\nuseSDKCreds: true", "endpoint", "without a path"),
             ("endpoint: s3.example.com\nbucket: " + String(repeating: "B", count: 1 << 20) + "\nuseSDKCreds: true", "bucket", "not a valid bucket name"),
-            ("provider: file\nroot: /x\ngc: {when: " + String(repeating: "w", count: 1 << 20) + "}", "gc.when", "must be one of"),
+            ("provider: local\ndirectory: /x\ngc: {when: " + String(repeating: "w", count: 1 << 20) + "}", "gc.when", "must be one of"),
         ]
         for (text, field, reason) in cases {
             guard let e = configError(text) else { XCTFail("\(field): no error"); continue }
@@ -27,10 +27,10 @@ final class BoundedErrorTests: XCTestCase {
 
     func testLongUnknownFieldNamesAndDeepNesting() throws {
         let long = String(repeating: "k", count: 900)
-        let e = try XCTUnwrap(configError("provider: file\nroot: /x\nmultipart: {\(long): 1}"))
+        let e = try XCTUnwrap(configError("provider: local\ndirectory: /x\nmultipart: {\(long): 1}"))
         XCTAssertLessThanOrEqual(e.description.utf8.count, 1024)
         XCTAssertTrue(e.reason.contains("unknown field"))
-        let deep = "provider: file\nroot: /x\nmultipart: " + String(repeating: "{a: ", count: 3000) + "1" + String(repeating: "}", count: 3000)
+        let deep = "provider: local\ndirectory: /x\nmultipart: " + String(repeating: "{a: ", count: 3000) + "1" + String(repeating: "}", count: 3000)
         let d = try XCTUnwrap(configError(deep))
         XCTAssertLessThanOrEqual(d.description.utf8.count, 1024, d.description)
     }

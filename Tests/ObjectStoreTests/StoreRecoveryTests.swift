@@ -5,6 +5,7 @@ import TestSupport
 import XCTest
 @testable import ObjectStore
 @testable import StoreHTTP
+import StoreRuntime
 
 /// The store's retry loop and recovery paths, on the in-memory S3 double (no server): what the
 /// integration suite shows against RGW through the fault proxy, here one decision at a time.
@@ -39,7 +40,7 @@ final class StoreRecoveryTests: XCTestCase {
             multipart: {threshold: 5Mi, partSize: 5Mi, checksum: md5, checkpointDir: \(dir)/checkpoints}
             """
         let env = StoreEnvironment(http: s3, processEnvironment: ["AWS_ACCESS_KEY_ID": "AKIDDOUBLE", "AWS_SECRET_ACCESS_KEY": "double-secret"])
-        return try S3StoreFactory.make(try ConfigParser.parse(yaml), environment: env)
+        return try S3Provider().makeStore(try ConfigParser([S3Provider()]).parse(yaml), environment: env) as! ObjectStore
     }
 
     private func file(_ name: String, _ bytes: [UInt8]) throws -> String {

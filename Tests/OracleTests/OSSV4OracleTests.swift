@@ -85,13 +85,13 @@ final class OSSV4OracleTests: XCTestCase {
     }
 
     func testRegionFromEndpoints() {
-        XCTAssertEqual(OSSStoreFactory.regionFromEndpoint("oss-cn-hangzhou.aliyuncs.com"), "cn-hangzhou")
-        XCTAssertEqual(OSSStoreFactory.regionFromEndpoint("oss-cn-hangzhou-internal.aliyuncs.com"), "cn-hangzhou")
-        XCTAssertEqual(OSSStoreFactory.regionFromEndpoint("cn-shanghai.oss.aliyuncs.com"), "cn-shanghai")
-        XCTAssertNil(OSSStoreFactory.regionFromEndpoint("oss-accelerate.aliyuncs.com"))
-        XCTAssertNil(OSSStoreFactory.regionFromEndpoint("files.example.com"))
-        XCTAssertEqual(S3StoreFactory.regionFromEndpoint("s3.eu-central-1.amazonaws.com"), "eu-central-1")
-        XCTAssertEqual(S3StoreFactory.regionFromEndpoint("s3-us-west-2.amazonaws.com"), "us-west-2")
-        XCTAssertNil(S3StoreFactory.regionFromEndpoint("s3.amazonaws.com"))
+        XCTAssertEqual(OSSProvider.regionFromEndpoint("oss-cn-hangzhou.aliyuncs.com"), "cn-hangzhou")
+        XCTAssertEqual(OSSProvider.regionFromEndpoint("oss-cn-hangzhou-internal.aliyuncs.com"), "cn-hangzhou")
+        XCTAssertEqual(OSSProvider.regionFromEndpoint("cn-shanghai.oss.aliyuncs.com"), "cn-shanghai")
+        XCTAssertNil(OSSProvider.regionFromEndpoint("oss-accelerate.aliyuncs.com"))
+        XCTAssertNil(OSSProvider.regionFromEndpoint("files.example.com"))
+        XCTAssertEqual(S3Provider.regionFromEndpoint("s3.eu-central-1.amazonaws.com"), "eu-central-1")
+        XCTAssertEqual(S3Provider.regionFromEndpoint("s3-us-west-2.amazonaws.com"), "us-west-2")
+        XCTAssertNil(S3Provider.regionFromEndpoint("s3.amazonaws.com"))
     }
 }

@@ -6,9 +6,11 @@ import Synchronization
 public final class ConfigCache: Sendable {
     private let entries = Locked([String: Result<PluginConfiguration, ConfigError>]())
     private let capacity: Int
+    private let parser: ConfigParser
     static let largestKept = 64 << 10
 
-    public init(capacity: Int = 64) {
+    public init(parser: ConfigParser, capacity: Int = 64) {
+        self.parser = parser
         self.capacity = capacity
     }
 
@@ -16,7 +18,7 @@ public final class ConfigCache: Sendable {
         if let hit = entries.withLock({ $0[text] }) { return try hit.get() }
         let result: Result<PluginConfiguration, ConfigError>
         do {
-            result = .success(try ConfigParser.parse(text))
+            result = .success(try parser.parse(text))
         } catch let e as ConfigError {
             result = .failure(e)
         }

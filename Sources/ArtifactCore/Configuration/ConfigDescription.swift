@@ -1,12 +1,12 @@
 import PluginSupport
 
 /// The parsed configuration written back as YAML, every default filled in: what
-/// `argo-artifact-plugin config check` prints. It parses back to the same configuration; the one
-/// secret that can be written inline (`securityToken`) is shown only as `<hidden>`, and Secret
-/// references as their `{name, key}`.
+/// `argo-artifact-plugin config check` prints. It parses back to the same configuration, except
+/// that a secret written inline is shown only as `<hidden>` (the store module hides it), and
+/// Secret references as their `{name, key}`.
 extension PluginConfiguration {
     public var yamlDescription: String {
-        var out: [String] = ["provider: \(provider.rawValue)"]
+        var out: [String] = ["provider: \(YAMLScalar.quote(provider))"]
         func line(_ name: String, _ value: String?) { if let value { out.append("\(name): \(value)") } }
         func mapping(_ name: String, _ fields: [(String, String?)]) {
             let present = fields.compactMap { f in f.1.map { "  \(f.0): \($0)" } }
@@ -14,11 +14,8 @@ extension PluginConfiguration {
             out.append("\(name):")
             out += present
         }
-        switch provider {
-        case .file:
-            line("root", root.map(YAMLScalar.quote))
-        case .s3, .oss:
-            line("endpoint", endpoint.map { YAMLScalar.quote($0.description) })
+        if let endpoint {
+            line("endpoint", YAMLScalar.quote(endpoint.description))
             line("bucket", bucket.map(YAMLScalar.quote))
             line("region", region.map(YAMLScalar.quote))
             line("insecure", insecure.map(String.init))
@@ -26,9 +23,7 @@ extension PluginConfiguration {
             line("accessKeySecret", credentials.accessKeySecret?.yaml)
             line("secretKeySecret", credentials.secretKeySecret?.yaml)
             line("sessionTokenSecret", credentials.sessionTokenSecret?.yaml)
-            line("securityToken", credentials.securityToken.map { _ in "<hidden>" })
             line("useSDKCreds", String(credentials.useSDKCreds))
-            line("roleARN", credentials.roleARN.map(YAMLScalar.quote))
             line("createBucketIfNotPresent", String(createBucketIfNotPresent))
             line("caSecret", caSecret?.yaml)
             line("storageClass", storageClass.map(YAMLScalar.quote))
@@ -41,6 +36,7 @@ extension PluginConfiguration {
                                       ("abortIncompleteUploadsAfterDays", l.abortIncompleteUploadsAfterDays.map(String.init))])
             }
         }
+        for (name, value) in store.base.yamlFields { line(name, value) }
         mapping("multipart", [("threshold", Quantities.formatSize(multipart.threshold)),
                               ("partSize", Quantities.formatSize(multipart.partSize)),
                               ("concurrency", String(multipart.concurrency)),
@@ -57,16 +53,17 @@ extension PluginConfiguration {
 }
 
 extension SecretReference {
-    var yaml: String {
+    /// The reference as YAML flow mapping (never a Secret's value: only its name and key).
+    public var yaml: String {
         "{name: \(YAMLScalar.quote(name)), key: \(YAMLScalar.quote(key))" + (optional ? ", optional: true}" : "}")
     }
 }
 
 /// Scalars written plain when YAML reads them back as the same string, double-quoted otherwise.
-enum YAMLScalar {
+public enum YAMLScalar {
     static let reserved: Set<String> = ["true", "false", "yes", "no", "on", "off", "null", "~", ""]
 
-    static func quote(_ s: String) -> String {
+    public static func quote(_ s: String) -> String {
         let plainSafe = s.unicodeScalars.allSatisfy { u in
             (u.value >= 0x30 && u.value <= 0x39) || (u.value >= 0x41 && u.value <= 0x5A) || (u.value >= 0x61 && u.value <= 0x7A)
                 || "-_./:@+".unicodeScalars.contains(u)

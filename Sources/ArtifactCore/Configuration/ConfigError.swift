@@ -1,5 +1,8 @@
+import PluginSupport
+
 /// A configuration problem, naming the field (dotted path) and why. Reported on the call.
-public struct ConfigError: Error, CustomStringConvertible, Sendable, Equatable {
+public struct ConfigError: CategorizedError, CustomStringConvertible, Sendable, Equatable {
+    public var category: FailureCategory { .invalidArgument }
     public var field: String
     public var reason: String
     public var line: Int?

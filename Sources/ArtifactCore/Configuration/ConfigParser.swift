@@ -3,19 +3,24 @@ import Yams
 
 /// Reads `plugin.configuration` (YAML) strictly: every field is known, typed and checked, and
 /// an error names the field, the line and the reason. A typo is an error, not a silent default.
-public enum ConfigParser {
-    static let topLevelFields = [
-        "provider", "root",
-        "endpoint", "bucket", "region", "insecure", "addressingStyle",
-        "accessKeySecret", "secretKeySecret", "sessionTokenSecret", "securityToken", "useSDKCreds", "roleARN",
-        "createBucketIfNotPresent", "caSecret", "storageClass", "restoreArchived", "encryptionOptions",
-        "lifecycleRule", "lifecycle", "multipart", "load", "gc", "retry", "timeouts",
-    ]
-    static let remoteOnly = ["endpoint", "bucket", "region", "insecure", "addressingStyle", "accessKeySecret",
-                             "secretKeySecret", "sessionTokenSecret", "securityToken", "useSDKCreds", "roleARN",
-                             "createBucketIfNotPresent", "caSecret", "storageClass", "restoreArchived", "lifecycleRule", "lifecycle"]
+/// The parser reads the fields every store shares; each store module (`StoreSchema`) reads its own.
+public struct ConfigParser: Sendable {
+    /// The store modules, in the order they are asked to claim a configuration without `provider`.
+    public let schemas: [any StoreSchema]
 
-    public static func parse(_ text: String) throws -> PluginConfiguration {
+    public init(_ schemas: [any StoreSchema]) {
+        self.schemas = schemas
+    }
+
+    static let commonFields = ["provider", "multipart", "load", "gc", "retry", "timeouts"]
+    static let remoteFields = ["endpoint", "bucket", "region", "insecure", "addressingStyle",
+                               "accessKeySecret", "secretKeySecret", "sessionTokenSecret", "useSDKCreds",
+                               "createBucketIfNotPresent", "caSecret", "storageClass", "restoreArchived",
+                               "lifecycleRule", "lifecycle"]
+
+    var names: String { schemas.map(\.name).joined(separator: ", ") }
+
+    public func parse(_ text: String) throws -> PluginConfiguration {
         let node: Node?
         do {
             node = try Yams.compose(yaml: text)
@@ -23,113 +28,106 @@ public enum ConfigParser {
             throw ConfigError("", "not valid YAML: \(Self.describe(e))")
         }
         guard let node else {
-            throw ConfigError("", "empty; set at least `provider: file` with `root`, or `endpoint` and `bucket`")
+            throw ConfigError("", "empty; set at least `provider` (one of \(names)) and its fields")
         }
-        let top = try Fields(node, path: "", allowed: topLevelFields)
+        var known = Self.commonFields + Self.remoteFields
+        for s in schemas { known += s.fields.filter { !known.contains($0) } }
+        let top = try ConfigFields(node, path: "", allowed: known)
 
-        let endpoint = try top.string("endpoint").map { try parseEndpoint($0, line: top.line(of: "endpoint")) }
-        let provider: PluginConfiguration.Provider
-        if let p = try top.oneOf("provider", PluginConfiguration.Provider.self) {
-            provider = p
-        } else if top.has("root") {
-            provider = .file
-        } else if let endpoint {
-            provider = endpoint.isAliyunOSS ? .oss : .s3
+        let endpoint = try top.string("endpoint").map { try Self.parseEndpoint($0, line: top.line(of: "endpoint")) }
+        let schema: any StoreSchema
+        if let name = try top.string("provider") {
+            guard let s = schemas.first(where: { $0.name == name }) ?? schemas.first(where: { $0.name.lowercased() == name.lowercased() }) else {
+                throw ConfigError("provider", "must be one of \(names); got \(Echo.quoted(name))", line: top.line(of: "provider"))
+            }
+            schema = s
+        } else if let s = schemas.first(where: { $0.claims(top, endpoint: endpoint) }) {
+            schema = s
         } else {
-            throw ConfigError("provider", "missing; say `provider: file` (with `root`), `s3` or `oss` (with `endpoint` and `bucket`)")
+            throw ConfigError("provider", "missing; say which store: one of \(names)")
         }
-        var c = PluginConfiguration(provider: provider)
-
-        switch provider {
-        case .file:
-            for f in remoteOnly where top.has(f) {
-                throw ConfigError(f, "not used by provider file (it stores objects under `root`)", line: top.line(of: f))
-            }
-            guard let root = try top.string("root") else {
-                throw ConfigError("root", "missing; provider file needs an absolute directory, e.g. root: /data/artifacts")
-            }
-            guard root.hasPrefix("/") else {
-                throw ConfigError("root", "must be an absolute path, got \(Echo.quoted(root))", line: top.line(of: "root"))
-            }
-            c.root = root
-        case .s3, .oss:
-            if top.has("root") {
-                throw ConfigError("root", "only used by provider file", line: top.line(of: "root"))
-            }
-            guard let endpoint else { throw ConfigError("endpoint", "missing; provider \(provider) needs the store's endpoint") }
-            c.endpoint = endpoint
-            guard let bucket = try top.string("bucket"), !bucket.isEmpty else {
-                throw ConfigError("bucket", "missing; provider \(provider) needs a bucket name")
-            }
-            try validateBucket(bucket, line: top.line(of: "bucket"))
-            c.bucket = bucket
-            c.region = try top.string("region")
-            c.insecure = try top.bool("insecure")
-            c.addressingStyle = try top.oneOf("addressingStyle", AddressingStyle.self)
-            c.credentials.accessKeySecret = try top.secret("accessKeySecret")
-            c.credentials.secretKeySecret = try top.secret("secretKeySecret")
-            c.credentials.sessionTokenSecret = try top.secret("sessionTokenSecret")
-            c.credentials.securityToken = try top.string("securityToken")
-            c.credentials.useSDKCreds = try top.bool("useSDKCreds") ?? false
-            c.credentials.roleARN = try top.string("roleARN")
-            if (c.credentials.accessKeySecret == nil) != (c.credentials.secretKeySecret == nil) {
-                let missing = c.credentials.accessKeySecret == nil ? "accessKeySecret" : "secretKeySecret"
-                throw ConfigError(missing, "missing; accessKeySecret and secretKeySecret go together")
-            }
-            if c.credentials.accessKeySecret == nil && !c.credentials.useSDKCreds {
-                throw ConfigError("accessKeySecret", "missing: no credentials configured; set accessKeySecret and secretKeySecret (Kubernetes Secret references), or useSDKCreds: true")
-            }
-            c.createBucketIfNotPresent = try top.boolOrObject("createBucketIfNotPresent", objectFields: ["objectLocking"])
-            c.caSecret = try top.secret("caSecret")
-            c.storageClass = try top.string("storageClass")
-            if provider == .oss, let sc = c.storageClass {
-                let classes = ["Standard", "IA", "Archive", "ColdArchive", "DeepColdArchive"]
-                guard let canonical = classes.first(where: { $0.lowercased() == sc.lowercased() }) else {
-                    throw ConfigError("storageClass", "must be one of \(classes.joined(separator: ", ")) for OSS; got \(Echo.quoted(sc))", line: top.line(of: "storageClass"))
-                }
-                c.storageClass = canonical
-            }
-            c.restoreArchived = try top.bool("restoreArchived") ?? false
-            if top.has("encryptionOptions") {
-                throw ConfigError("encryptionOptions", "server-side encryption options are not supported by this plugin yet; use the bucket's default encryption",
-                                  line: top.line(of: "encryptionOptions"))
-            }
-            if let rule = try top.mapping("lifecycleRule", allowed: ["markInfrequentAccessAfterDays", "markDeletionAfterDays"]) {
-                var l = LifecycleSettings()
-                l.transitionAfterDays = try rule.int("markInfrequentAccessAfterDays", min: 0)
-                l.expireAfterDays = try rule.int("markDeletionAfterDays", min: 0)
-                if l.transitionAfterDays == 0 { l.transitionAfterDays = nil }
-                if l.expireAfterDays == 0 { l.expireAfterDays = nil }
-                // Argo reads 0 as "no rule"; both 0 is no lifecycle at all.
-                c.lifecycle = l.hasAction ? l : nil
-            }
-            if let rule = try top.mapping("lifecycle", allowed: ["prefix", "expireAfterDays", "transitionAfterDays", "transitionStorageClass", "abortIncompleteUploadsAfterDays"]) {
-                if c.lifecycle != nil { throw ConfigError("lifecycle", "give either lifecycleRule (Argo's form) or lifecycle, not both", line: rule.line) }
-                var l = LifecycleSettings()
-                l.prefix = try rule.string("prefix")
-                l.expireAfterDays = try rule.int("expireAfterDays", min: 1)
-                l.transitionAfterDays = try rule.int("transitionAfterDays", min: 0)
-                l.transitionStorageClass = try rule.string("transitionStorageClass")
-                l.abortIncompleteUploadsAfterDays = try rule.int("abortIncompleteUploadsAfterDays", min: 1)
-                guard l.hasAction else {
-                    throw ConfigError("lifecycle", "gives no rule; set expireAfterDays, transitionAfterDays or abortIncompleteUploadsAfterDays", line: rule.line)
-                }
-                c.lifecycle = l
-            }
-            if let l = c.lifecycle, let t = l.transitionAfterDays, let e = l.expireAfterDays, t >= e {
-                throw ConfigError("lifecycle", "objects would expire (after \(e) days) before they move to \(l.transitionStorageClass ?? "infrequent access") (after \(t) days)")
+        for other in schemas where other.name != schema.name {
+            for f in other.fields where !schema.fields.contains(f) && top.has(f) {
+                throw ConfigError(f, "only used by provider \(other.name)", line: top.line(of: f))
             }
         }
+        var c = PluginConfiguration(provider: schema.name)
+        if schema.isRemote {
+            try Self.parseRemote(top, endpoint: endpoint, into: &c)
+        } else {
+            for f in Self.remoteFields where top.has(f) {
+                throw ConfigError(f, "not used by provider \(schema.name) (it \(schema.summary))", line: top.line(of: f))
+            }
+        }
+        c.store = AnyStoreSettings(try schema.parse(top, into: &c))
+        try Self.parseTransfers(top, schema: schema, into: &c)
+        return c
+    }
 
+    /// The fields every store reached over the network shares.
+    static func parseRemote(_ top: ConfigFields, endpoint: Endpoint?, into c: inout PluginConfiguration) throws {
+        guard let endpoint else { throw ConfigError("endpoint", "missing; provider \(c.provider) needs the store's endpoint") }
+        c.endpoint = endpoint
+        guard let bucket = try top.string("bucket"), !bucket.isEmpty else {
+            throw ConfigError("bucket", "missing; provider \(c.provider) needs a bucket name")
+        }
+        try validateBucket(bucket, line: top.line(of: "bucket"))
+        c.bucket = bucket
+        c.region = try top.string("region")
+        c.insecure = try top.bool("insecure")
+        c.addressingStyle = try top.oneOf("addressingStyle", AddressingStyle.self)
+        c.credentials.accessKeySecret = try top.secret("accessKeySecret")
+        c.credentials.secretKeySecret = try top.secret("secretKeySecret")
+        c.credentials.sessionTokenSecret = try top.secret("sessionTokenSecret")
+        c.credentials.useSDKCreds = try top.bool("useSDKCreds") ?? false
+        if (c.credentials.accessKeySecret == nil) != (c.credentials.secretKeySecret == nil) {
+            let missing = c.credentials.accessKeySecret == nil ? "accessKeySecret" : "secretKeySecret"
+            throw ConfigError(missing, "missing; accessKeySecret and secretKeySecret go together")
+        }
+        if c.credentials.accessKeySecret == nil && !c.credentials.useSDKCreds {
+            throw ConfigError("accessKeySecret", "missing: no credentials configured; set accessKeySecret and secretKeySecret (Kubernetes Secret references), or useSDKCreds: true")
+        }
+        c.createBucketIfNotPresent = try top.boolOrObject("createBucketIfNotPresent", objectFields: ["objectLocking"])
+        c.caSecret = try top.secret("caSecret")
+        c.storageClass = try top.string("storageClass")
+        c.restoreArchived = try top.bool("restoreArchived") ?? false
+        if let rule = try top.mapping("lifecycleRule", allowed: ["markInfrequentAccessAfterDays", "markDeletionAfterDays"]) {
+            var l = LifecycleSettings()
+            l.transitionAfterDays = try rule.int("markInfrequentAccessAfterDays", min: 0)
+            l.expireAfterDays = try rule.int("markDeletionAfterDays", min: 0)
+            if l.transitionAfterDays == 0 { l.transitionAfterDays = nil }
+            if l.expireAfterDays == 0 { l.expireAfterDays = nil }
+            // Argo reads 0 as "no rule"; both 0 is no lifecycle at all.
+            c.lifecycle = l.hasAction ? l : nil
+        }
+        if let rule = try top.mapping("lifecycle", allowed: ["prefix", "expireAfterDays", "transitionAfterDays", "transitionStorageClass", "abortIncompleteUploadsAfterDays"]) {
+            if top.has("lifecycleRule") { throw ConfigError("lifecycle", "give either lifecycleRule (Argo's form) or lifecycle, not both", line: rule.line) }
+            var l = LifecycleSettings()
+            l.prefix = try rule.string("prefix")
+            l.expireAfterDays = try rule.int("expireAfterDays", min: 1)
+            l.transitionAfterDays = try rule.int("transitionAfterDays", min: 0)
+            l.transitionStorageClass = try rule.string("transitionStorageClass")
+            l.abortIncompleteUploadsAfterDays = try rule.int("abortIncompleteUploadsAfterDays", min: 1)
+            guard l.hasAction else {
+                throw ConfigError("lifecycle", "gives no rule; set expireAfterDays, transitionAfterDays or abortIncompleteUploadsAfterDays", line: rule.line)
+            }
+            c.lifecycle = l
+        }
+        if let l = c.lifecycle, let t = l.transitionAfterDays, let e = l.expireAfterDays, t >= e {
+            throw ConfigError("lifecycle", "objects would expire (after \(e) days) before they move to \(l.transitionStorageClass ?? "infrequent access") (after \(t) days)")
+        }
+    }
+
+    /// How transfers are split, checked, retried and timed out: the same knobs for every store.
+    static func parseTransfers(_ top: ConfigFields, schema: any StoreSchema, into c: inout PluginConfiguration) throws {
         if let m = try top.mapping("multipart", allowed: ["threshold", "partSize", "concurrency", "memoryLimit", "checksum", "resume", "checkpointDir"]) {
             if let v = try m.size("threshold", min: 0) { c.multipart.threshold = v }
             if let v = try m.size("partSize", min: 100 << 10) { c.multipart.partSize = v }
             if let v = try m.int("concurrency", min: 1, max: 64) { c.multipart.concurrency = v }
             if let v = try m.size("memoryLimit", min: 1 << 20) { c.multipart.memoryLimit = v }
             if let v = try m.oneOf("checksum", MultipartSettings.ChecksumKind.self) {
-                let allowed = MultipartSettings.ChecksumKind.allowed(for: provider)
-                guard allowed.contains(v) else {
-                    throw ConfigError("multipart.checksum", "\(v.rawValue) is not a check \(provider == .oss ? "OSS" : "an S3 store") verifies; use one of \(allowed.map(\.rawValue).joined(separator: ", "))",
+                guard schema.checksums.contains(v) else {
+                    throw ConfigError("multipart.checksum", "\(v.rawValue) is not a check provider \(schema.name) verifies; use one of \(schema.checksums.map(\.rawValue).joined(separator: ", "))",
                                       line: m.line(of: "checksum"))
                 }
                 c.multipart.checksum = v
@@ -155,7 +153,6 @@ public enum ConfigParser {
         if let r = try top.mapping("retry", allowed: ["attempts"]) {
             if let v = try r.int("attempts", min: 1, max: 20) { c.retry.attempts = v }
         }
-        return c
     }
 
     /// A YAML error without the source text it quotes (which may hold an inline token).
@@ -210,104 +207,106 @@ public enum ConfigParser {
     }
 }
 
-/// One YAML mapping being read: checks field names up front, then typed accessors.
-struct Fields {
-    let path: String
-    let line: Int?
+/// One YAML mapping being read: checks field names up front, then typed accessors that name
+/// the field, its line and the reason in every error. Store modules read their fields with it.
+public struct ConfigFields {
+    public let path: String
+    public let line: Int?
     private var values: [String: Node] = [:]
 
     init(_ node: Node, path: String, allowed: [String]) throws {
         self.path = path
         line = node.mark.map { $0.line }
         guard let mapping = node.mapping else {
-            throw ConfigError(path, "expected a mapping of fields, got \(Fields.kind(node))", line: line)
+            throw ConfigError(path, "expected a mapping of fields, got \(ConfigFields.kind(node))", line: line)
         }
         for (k, v) in mapping {
             guard let name = k.string else { throw ConfigError(path, "field names must be strings", line: k.mark?.line) }
             guard allowed.contains(name) else {
-                let hint = Fields.closest(name, in: allowed).map { "; did you mean '\($0)'?" } ?? "; known fields: \(allowed.joined(separator: ", "))"
-                throw ConfigError(Fields.join(path, name), "unknown field\(hint)", line: k.mark?.line)
+                let hint = ConfigFields.closest(name, in: allowed).map { "; did you mean '\($0)'?" } ?? "; known fields: \(allowed.joined(separator: ", "))"
+                throw ConfigError(ConfigFields.join(path, name), "unknown field\(hint)", line: k.mark?.line)
             }
-            guard values[name] == nil else { throw ConfigError(Fields.join(path, name), "given twice", line: k.mark?.line) }
+            guard values[name] == nil else { throw ConfigError(ConfigFields.join(path, name), "given twice", line: k.mark?.line) }
             if case .scalar(let s) = v, s.style == .plain, ["", "~", "null", "Null", "NULL"].contains(s.string) { continue }
             values[name] = v
         }
     }
 
-    static func join(_ a: String, _ b: String) -> String { a.isEmpty ? Echo.clip(b, limit: 128) : a + "." + Echo.clip(b, limit: 128) }
-    func has(_ name: String) -> Bool { values[name] != nil }
-    func line(of name: String) -> Int? { values[name]?.mark?.line }
+    /// A field's dotted path for errors (`multipart.partSize`), long names clipped.
+    public static func join(_ a: String, _ b: String) -> String { a.isEmpty ? Echo.clip(b, limit: 128) : a + "." + Echo.clip(b, limit: 128) }
+    public func has(_ name: String) -> Bool { values[name] != nil }
+    public func line(of name: String) -> Int? { values[name]?.mark?.line }
 
     private func scalar(_ name: String) throws -> String? {
         guard let v = values[name] else { return nil }
         guard case .scalar(let s) = v else {
-            throw ConfigError(Fields.join(path, name), "expected a single value, got \(Fields.kind(v))", line: v.mark?.line)
+            throw ConfigError(ConfigFields.join(path, name), "expected a single value, got \(ConfigFields.kind(v))", line: v.mark?.line)
         }
         return s.string
     }
 
-    func string(_ name: String) throws -> String? { try scalar(name) }
+    public func string(_ name: String) throws -> String? { try scalar(name) }
 
-    func bool(_ name: String) throws -> Bool? {
+    public func bool(_ name: String) throws -> Bool? {
         guard let s = try scalar(name) else { return nil }
         switch s.lowercased() {
         case "true", "yes", "on": return true
         case "false", "no", "off": return false
-        default: throw ConfigError(Fields.join(path, name), "expected true or false, got \(Echo.quoted(s))", line: line(of: name))
+        default: throw ConfigError(ConfigFields.join(path, name), "expected true or false, got \(Echo.quoted(s))", line: line(of: name))
         }
     }
 
-    func int(_ name: String, min: Int? = nil, max: Int? = nil) throws -> Int? {
+    public func int(_ name: String, min: Int? = nil, max: Int? = nil) throws -> Int? {
         guard let s = try scalar(name) else { return nil }
-        guard let v = Int(s) else { throw ConfigError(Fields.join(path, name), "expected a whole number, got \(Echo.quoted(s))", line: line(of: name)) }
-        if let min, v < min { throw ConfigError(Fields.join(path, name), "must be at least \(min), got \(v)", line: line(of: name)) }
-        if let max, v > max { throw ConfigError(Fields.join(path, name), "must be at most \(max), got \(v)", line: line(of: name)) }
+        guard let v = Int(s) else { throw ConfigError(ConfigFields.join(path, name), "expected a whole number, got \(Echo.quoted(s))", line: line(of: name)) }
+        if let min, v < min { throw ConfigError(ConfigFields.join(path, name), "must be at least \(min), got \(v)", line: line(of: name)) }
+        if let max, v > max { throw ConfigError(ConfigFields.join(path, name), "must be at most \(max), got \(v)", line: line(of: name)) }
         return v
     }
 
-    func size(_ name: String, min: Int64? = nil) throws -> Int64? {
+    public func size(_ name: String, min: Int64? = nil) throws -> Int64? {
         guard let s = try scalar(name) else { return nil }
         guard let v = Quantities.parseSize(s) else {
-            throw ConfigError(Fields.join(path, name), "expected a size in bytes or with a unit (e.g. 16Mi, 1Gi), got \(Echo.quoted(s))", line: line(of: name))
+            throw ConfigError(ConfigFields.join(path, name), "expected a size in bytes or with a unit (e.g. 16Mi, 1Gi), got \(Echo.quoted(s))", line: line(of: name))
         }
         if let min, v < min {
-            throw ConfigError(Fields.join(path, name), "must be at least \(Quantities.formatBytes(min)), got \(Quantities.formatBytes(v))", line: line(of: name))
+            throw ConfigError(ConfigFields.join(path, name), "must be at least \(Quantities.formatBytes(min)), got \(Quantities.formatBytes(v))", line: line(of: name))
         }
         return v
     }
 
-    func duration(_ name: String) throws -> Duration? {
+    public func duration(_ name: String) throws -> Duration? {
         guard let s = try scalar(name) else { return nil }
         guard let d = Quantities.parseDuration(s), d > .zero else {
-            throw ConfigError(Fields.join(path, name), "expected a duration such as 30s, 5m or 24h, got \(Echo.quoted(s))", line: line(of: name))
+            throw ConfigError(ConfigFields.join(path, name), "expected a duration such as 30s, 5m or 24h, got \(Echo.quoted(s))", line: line(of: name))
         }
         return d
     }
 
-    func oneOf<E: RawRepresentable & CaseIterable>(_ name: String, _: E.Type) throws -> E? where E.RawValue == String {
+    public func oneOf<E: RawRepresentable & CaseIterable>(_ name: String, _: E.Type) throws -> E? where E.RawValue == String {
         guard let s = try scalar(name) else { return nil }
         if let e = E(rawValue: s) ?? E.allCases.first(where: { $0.rawValue.lowercased() == s.lowercased() }) { return e }
         let choices = E.allCases.map(\.rawValue).joined(separator: ", ")
-        throw ConfigError(Fields.join(path, name), "must be one of \(choices); got \(Echo.quoted(s))", line: line(of: name))
+        throw ConfigError(ConfigFields.join(path, name), "must be one of \(choices); got \(Echo.quoted(s))", line: line(of: name))
     }
 
-    func mapping(_ name: String, allowed: [String]) throws -> Fields? {
+    public func mapping(_ name: String, allowed: [String]) throws -> ConfigFields? {
         guard let v = values[name] else { return nil }
-        return try Fields(v, path: Fields.join(path, name), allowed: allowed)
+        return try ConfigFields(v, path: ConfigFields.join(path, name), allowed: allowed)
     }
 
-    func secret(_ name: String) throws -> SecretReference? {
+    public func secret(_ name: String) throws -> SecretReference? {
         guard let m = try mapping(name, allowed: ["name", "key", "optional"]) else { return nil }
-        guard let n = try m.string("name"), !n.isEmpty else { throw ConfigError(Fields.join(path, name) + ".name", "missing; the Secret's name", line: m.line) }
-        guard let k = try m.string("key"), !k.isEmpty else { throw ConfigError(Fields.join(path, name) + ".key", "missing; the key inside Secret \(n)", line: m.line) }
+        guard let n = try m.string("name"), !n.isEmpty else { throw ConfigError(ConfigFields.join(path, name) + ".name", "missing; the Secret's name", line: m.line) }
+        guard let k = try m.string("key"), !k.isEmpty else { throw ConfigError(ConfigFields.join(path, name) + ".key", "missing; the key inside Secret \(n)", line: m.line) }
         return SecretReference(name: n, key: k, optional: try m.bool("optional") ?? false)
     }
 
     /// Argo's S3 type has `createBucketIfNotPresent: {objectLocking: bool}`, its OSS type a bool.
-    func boolOrObject(_ name: String, objectFields: [String]) throws -> Bool {
+    public func boolOrObject(_ name: String, objectFields: [String]) throws -> Bool {
         guard let v = values[name] else { return false }
         if case .mapping = v {
-            _ = try Fields(v, path: Fields.join(path, name), allowed: objectFields)
+            _ = try ConfigFields(v, path: ConfigFields.join(path, name), allowed: objectFields)
             return true
         }
         return try bool(name) ?? false

@@ -1,18 +1,14 @@
 /// `plugin.configuration`, parsed. Field names follow Argo's own `s3:` and `oss:` artifact
 /// types so an existing block can move under `plugin.configuration` unchanged; our additions
-/// (`provider`, `root`, `multipart`, `load`, `lifecycle`, `gc`, `retry`) say what they do.
+/// (`provider`, `multipart`, `load`, `lifecycle`, `gc`, `retry`) say what they do. These are the
+/// fields every store shares; a store module's own fields are in `store` (see `StoreSchema`).
 public struct PluginConfiguration: Sendable, Hashable {
-    public enum Provider: String, Sendable, Hashable, CaseIterable {
-        case file, s3, oss
-    }
+    /// The store module's `provider:` name.
+    public var provider: String
+    /// The store module's own settings.
+    public var store: AnyStoreSettings
 
-    public var provider: Provider
-
-    // file
-    /// Absolute directory that holds the objects of the `file` provider.
-    public var root: String?
-
-    // s3 and oss
+    // remote stores
     public var endpoint: Endpoint?
     public var bucket: String?
     public var region: String?
@@ -31,9 +27,13 @@ public struct PluginConfiguration: Sendable, Hashable {
     public var retry = RetrySettings()
     public var timeouts = TimeoutSettings()
 
-    public init(provider: Provider) {
+    public init(provider: String, store: any StoreSettings = NoStoreSettings()) {
         self.provider = provider
+        self.store = AnyStoreSettings(store)
     }
+
+    /// The store module's own settings, as its type.
+    public func storeSettings<S: StoreSettings>(_: S.Type) -> S? { store.base as? S }
 }
 
 /// `{name, key}` of a Kubernetes Secret in the pod's namespace.
@@ -54,12 +54,8 @@ public struct CredentialSettings: Sendable, Hashable {
     public var accessKeySecret: SecretReference?
     public var secretKeySecret: SecretReference?
     public var sessionTokenSecret: SecretReference?
-    /// OSS: an STS token given inline (Argo's `securityToken`).
-    public var securityToken: String?
     /// Credentials from the environment, then the cloud's workload identity.
     public var useSDKCreds = false
-    /// S3: role to assume with the web-identity token (Argo's `roleARN`).
-    public var roleARN: String?
 }
 
 /// A store endpoint as written (`host[:port]`, optionally with `http://` or `https://`).
@@ -81,8 +77,6 @@ public struct Endpoint: Sendable, Hashable, CustomStringConvertible {
         let parts = host.split(separator: ".", omittingEmptySubsequences: false)
         return parts.count == 4 && parts.allSatisfy { UInt8($0) != nil }
     }
-
-    public var isAliyunOSS: Bool { host.hasSuffix(".aliyuncs.com") }
 }
 
 public enum AddressingStyle: String, Sendable, Hashable, CaseIterable {
@@ -102,31 +96,21 @@ public struct MultipartSettings: Sendable, Hashable {
 
     /// How every part of an upload is verified. A check the store does not enforce is no check:
     /// `auto` uses only what the store verifies (or what its answer lets the plugin compare).
+    /// Which of these a store takes, and how it sends each, is its module's business.
     public enum ChecksumKind: String, Sendable, Hashable, CaseIterable {
-        /// The cheapest check the store enforces: on S3 stores learned once per store and
-        /// process (CRC-32C, else signed SHA-256, else Content-MD5); on OSS, CRC-64 compared
-        /// with the store's answer. Single PUTs keep Content-MD5, which every store enforces.
+        /// The cheapest check the store enforces (its module says how that is found).
         case auto
-        /// Content-MD5 on every request (and the ETag compared).
+        /// MD5 of every request's body (Content-MD5), and the ETag compared.
         case md5
-        /// S3: the payload's SHA-256 signed (SigV4); the store recomputes it.
+        /// The payload's SHA-256, signed with the request; the store recomputes it.
         case sha256
-        /// S3: `x-amz-checksum-crc32`.
+        /// A CRC-32 of every part, sent for the store to check.
         case crc32
-        /// S3: `x-amz-checksum-crc32c`.
+        /// A CRC-32C of every part, sent for the store to check.
         case crc32c
-        /// OSS: CRC-64 of every part and of the object, compared with the store's answer.
+        /// A CRC-64 of every part and of the object, compared with the store's answer.
         case crc64
         case none
-
-        /// The settings a provider takes (the others name another store's check).
-        public static func allowed(for provider: PluginConfiguration.Provider) -> [ChecksumKind] {
-            switch provider {
-            case .oss: return [.auto, .md5, .crc64, .none]
-            case .s3: return [.auto, .md5, .sha256, .crc32, .crc32c, .none]
-            case .file: return allCases
-            }
-        }
     }
 }
 

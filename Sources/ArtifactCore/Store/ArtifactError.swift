@@ -1,7 +1,7 @@
 import PluginSupport
 
 /// Failures of artifact operations, worded for the Argo user who reads them in the UI.
-public enum ArtifactError: Error, CustomStringConvertible, Sendable {
+public enum ArtifactError: CategorizedError, CustomStringConvertible, Sendable {
     /// Nothing at the key, and nothing under it.
     case notFound(String)
     case invalidKey(String, String)
@@ -26,6 +26,17 @@ public enum ArtifactError: Error, CustomStringConvertible, Sendable {
         case .corrupted(let why): return "data corrupted: \(why)"
         case .store(let why): return why
         case .unsupported(let why): return why
+        }
+    }
+
+    public var category: FailureCategory {
+        switch self {
+        case .notFound: return .notFound
+        case .invalidKey, .invalidRequest, .badSource: return .invalidArgument
+        case .conflict: return .failedPrecondition
+        case .corrupted: return .dataLoss
+        case .store: return .unavailable
+        case .unsupported: return .unimplemented
         }
     }
 

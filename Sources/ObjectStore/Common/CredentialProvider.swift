@@ -46,7 +46,8 @@ public final class CredentialProvider: Sendable {
 }
 
 /// Thrown when a configuration names no way to get credentials, or that way fails.
-public struct CredentialError: Error, CustomStringConvertible, Sendable {
+public struct CredentialError: CategorizedError, CustomStringConvertible, Sendable {
+    public var category: FailureCategory { .unauthenticated }
     public var message: String
     public init(message: String) { self.message = message }
     public var description: String { message }

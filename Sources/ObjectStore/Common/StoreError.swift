@@ -4,7 +4,7 @@ import StoreHTTP
 /// An error answer from S3 or OSS, with everything a user needs to act: the operation, what it
 /// was about, the store's code and message, the HTTP status and the request id. `kind` is the
 /// code as the dialect reads it; code decisions are made on it, never on the text.
-public struct StoreError: Error, CustomStringConvertible, Sendable {
+public struct StoreError: CategorizedError, CustomStringConvertible, Sendable {
     public var dialect: String
     public var operation: String
     /// `s3://bucket/key`
@@ -52,6 +52,17 @@ public struct StoreError: Error, CustomStringConvertible, Sendable {
     }
 
 
+    public var category: FailureCategory {
+        switch kind {
+        case .noSuchKey, .noSuchBucket, .noSuchUpload: return .notFound
+        case .accessDenied: return .permissionDenied
+        case .credentialsRejected: return .unauthenticated
+        case .preconditionFailed: return .aborted
+        case .badDigest: return .dataLoss
+        default: return status >= 500 ? .unavailable : .failedPrecondition
+        }
+    }
+
     /// From an error response: XML body when there is one, otherwise the status alone (HEAD).
     static func parse(dialect: any StoreDialect, operation: String, location: String, response: HTTPResponse) -> StoreError {
         var code = "", message = "", rid: String?
@@ -78,7 +89,8 @@ public struct StoreError: Error, CustomStringConvertible, Sendable {
 
 /// The store's answer shows it holds other bytes than those sent (an ETag or a checksum that
 /// does not match): the request is sent again, and fails with this once attempts run out.
-public struct IntegrityMismatch: Error, CustomStringConvertible, Sendable {
+public struct IntegrityMismatch: CategorizedError, CustomStringConvertible, Sendable {
+    public var category: FailureCategory { .dataLoss }
     public var message: String
     public init(_ message: String) { self.message = message }
     public var description: String { "data corrupted: \(message)" }

@@ -3,15 +3,16 @@ import Foundation
 import Kubernetes
 import PluginSupport
 import StoreHTTP
+import StoreRuntime
 
 /// OSS credentials: the configuration's Secrets (with Argo's inline `securityToken`); with
 /// `useSDKCreds`, the Alibaba Cloud (or OSS_*) environment variables, then RRSA: the pod's OIDC
 /// token exchanged at STS (AssumeRoleWithOIDC) for temporary credentials.
 enum OSSCredentials {
-    static func provider(_ c: PluginConfiguration, environment: StoreEnvironment) throws -> CredentialProvider {
+    static func provider(_ c: PluginConfiguration, settings: OSSSettings, environment: StoreEnvironment) throws -> CredentialProvider {
         let environ = environment.processEnvironment, kubernetes = environment.kubernetes
         if let ak = c.credentials.accessKeySecret, let sk = c.credentials.secretKeySecret {
-            let inlineToken = c.credentials.securityToken
+            let inlineToken = settings.securityToken
             let tokenRef = c.credentials.sessionTokenSecret
             return CredentialProvider(source: "\(ak) and \(sk)") {
                 do {
@@ -31,7 +32,7 @@ enum OSSCredentials {
         }
         func env(_ names: String...) -> String? { names.lazy.compactMap { environ[$0] }.first { !$0.isEmpty } }
         if let id = env("ALIBABA_CLOUD_ACCESS_KEY_ID", "OSS_ACCESS_KEY_ID"), let secret = env("ALIBABA_CLOUD_ACCESS_KEY_SECRET", "OSS_ACCESS_KEY_SECRET") {
-            let token = env("ALIBABA_CLOUD_SECURITY_TOKEN", "OSS_SESSION_TOKEN", "OSS_SECURITY_TOKEN") ?? c.credentials.securityToken
+            let token = env("ALIBABA_CLOUD_SECURITY_TOKEN", "OSS_SESSION_TOKEN", "OSS_SECURITY_TOKEN") ?? settings.securityToken
             return .fixed(Credentials(accessKeyID: id, secretAccessKey: secret, sessionToken: token), source: "environment (ALIBABA_CLOUD_ACCESS_KEY_ID)")
         }
         if let role = env("ALIBABA_CLOUD_ROLE_ARN"), let provider = env("ALIBABA_CLOUD_OIDC_PROVIDER_ARN"), let tokenFile = env("ALIBABA_CLOUD_OIDC_TOKEN_FILE") {

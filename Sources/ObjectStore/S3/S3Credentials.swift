@@ -3,11 +3,12 @@ import Foundation
 import Kubernetes
 import PluginSupport
 import StoreHTTP
+import StoreRuntime
 
 /// S3 credentials, in Argo's order: the configuration's Secrets; with `useSDKCreds`, the
 /// AWS environment variables, then a web-identity token (IRSA) exchanged at STS.
 enum S3Credentials {
-    static func provider(_ c: PluginConfiguration, environment: StoreEnvironment) throws -> CredentialProvider {
+    static func provider(_ c: PluginConfiguration, settings: S3Settings, environment: StoreEnvironment) throws -> CredentialProvider {
         let env = environment.processEnvironment, kubernetes = environment.kubernetes
         if let ak = c.credentials.accessKeySecret, let sk = c.credentials.secretKeySecret {
             let token = c.credentials.sessionTokenSecret
@@ -31,7 +32,7 @@ enum S3Credentials {
             return .fixed(Credentials(accessKeyID: id, secretAccessKey: secret, sessionToken: env["AWS_SESSION_TOKEN"].flatMap { $0.isEmpty ? nil : $0 }),
                           source: "environment (AWS_ACCESS_KEY_ID)")
         }
-        if let tokenFile = env["AWS_WEB_IDENTITY_TOKEN_FILE"], let role = c.credentials.roleARN ?? env["AWS_ROLE_ARN"] {
+        if let tokenFile = env["AWS_WEB_IDENTITY_TOKEN_FILE"], let role = settings.roleARN ?? env["AWS_ROLE_ARN"] {
             let region = env["AWS_REGION"] ?? env["AWS_DEFAULT_REGION"] ?? c.region ?? "us-east-1"
             let endpoint = env["AWS_ENDPOINT_URL_STS"] ?? "https://sts.\(region).amazonaws.com"
             let session = env["AWS_ROLE_SESSION_NAME"] ?? "argo-artifact-plugin-\(env["ARGO_POD_NAME"] ?? env["HOSTNAME"] ?? "pod")"

@@ -1,8 +1,13 @@
 import XCTest
 @testable import ArtifactCore
+import ArtifactService
+import FileStore
+import ObjectStore
 
+/// The configuration as the plugin reads it: the common fields and every store module's own,
+/// through the service's provider table.
 final class ConfigParserTests: XCTestCase {
-    func parse(_ s: String) throws -> PluginConfiguration { try ConfigParser.parse(s) }
+    func parse(_ s: String) throws -> PluginConfiguration { try StoreProviders.parser.parse(s) }
 
     func error(_ s: String) -> ConfigError? {
         do { _ = try parse(s); return nil } catch let e as ConfigError { return e } catch { return nil }
@@ -10,9 +15,9 @@ final class ConfigParserTests: XCTestCase {
 
     func testFileProvider() throws {
         let c = try parse("provider: file\nroot: /data/artifacts\n")
-        XCTAssertEqual(c.provider, .file)
-        XCTAssertEqual(c.root, "/data/artifacts")
-        XCTAssertEqual(try parse("root: /x").provider, .file, "root alone implies the file provider")
+        XCTAssertEqual(c.provider, "file")
+        XCTAssertEqual(c.storeSettings(FileStoreSettings.self)?.root, "/data/artifacts")
+        XCTAssertEqual(try parse("root: /x").provider, "file", "root alone implies the file provider")
     }
 
     func testArgoE2EPluginBlockParsesUnchanged() throws {
@@ -28,7 +33,7 @@ final class ConfigParserTests: XCTestCase {
               name: my-minio-cred
               key: secretkey
             """)
-        XCTAssertEqual(c.provider, .s3)
+        XCTAssertEqual(c.provider, "s3")
         XCTAssertEqual(c.bucket, "plugin-bucket")
         XCTAssertEqual(c.endpoint, Endpoint(scheme: nil, host: "minio", port: 9000))
         XCTAssertEqual(c.insecure, true)
@@ -44,7 +49,7 @@ final class ConfigParserTests: XCTestCase {
             multipart: {partSize: 64Mi, concurrency: 8}
             lifecycleRule: {markInfrequentAccessAfterDays: 7, markDeletionAfterDays: 30}
             """)
-        XCTAssertEqual(c.provider, .oss)
+        XCTAssertEqual(c.provider, "oss")
         XCTAssertEqual(c.multipart.partSize, 64 << 20)
         XCTAssertEqual(c.lifecycle?.transitionAfterDays, 7)
         XCTAssertEqual(c.lifecycle?.expireAfterDays, 30)
@@ -167,9 +172,9 @@ final class ConfigParserTests: XCTestCase {
     }
 
     func testCachePerDistinctText() throws {
-        let cache = ConfigCache()
+        let cache = ConfigCache(parser: StoreProviders.parser)
         let a = try cache.configuration(for: "provider: file\nroot: /a")
-        XCTAssertEqual(a.root, "/a")
+        XCTAssertEqual(a.storeSettings(FileStoreSettings.self)?.root, "/a")
         XCTAssertThrowsError(try cache.configuration(for: "provider: file"))
         XCTAssertThrowsError(try cache.configuration(for: "provider: file"))
     }
