@@ -45,7 +45,7 @@ let package = Package(
         .target(name: "Checksums", dependencies: ["PluginSupport", "COpenSSL", "CISAL"]),
         .target(name: "PluginHTTP2", dependencies: ["PluginSupport", "CNghttp2", "CSystem", .product(name: "Logging", package: "swift-log")]),
         .target(name: "PluginRPC", dependencies: [
-            "PluginHTTP2", "PluginSupport", "ArtifactProto",
+            "PluginHTTP2", "PluginSupport",
             .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             .product(name: "Logging", package: "swift-log"),
         ]),

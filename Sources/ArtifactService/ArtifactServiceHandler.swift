@@ -12,7 +12,7 @@ import Synchronization
 /// runs the operation with Argo's semantics, logs one line per call, and answers failures the
 /// way Argo reads them (`success=false` / `error` text naming what went wrong, and the status
 /// code `StatusMapping` gives it: the one place domain errors meet gRPC).
-public final class ArtifactServiceHandler: ArtifactRPCHandler {
+public final class ArtifactServiceHandler: Sendable {
     private let configs: ConfigCache
     private let outcome: WorkflowOutcomeLookup
     private let operations = Locked([PluginConfiguration: ArtifactOperations]())
@@ -119,14 +119,21 @@ public final class ArtifactServiceHandler: ArtifactRPCHandler {
 
     // MARK: streams
 
-    public func openStream(_ request: Artifact_OpenStreamRequest, context: RPCContext, sink: OpenStreamSink) async throws {
+    /// The artifact's bytes in `data` messages, then one with `is_end`. A failure ends the call
+    /// with a non-OK status (and the method's failure message, `error`), never `is_end`: Argo
+    /// reads a stream that just stops as complete.
+    public func openStream(_ request: Artifact_OpenStreamRequest, context: RPCContext,
+                           responses: any ResponseMessages<Artifact_OpenStreamResponse>) async throws {
         let a = request.artifact
         var failure: Failure?
         await run("OpenStream", a, context) { d, key in
-            let t = try await d.openStream(key, into: RPCByteSink(sink: sink))
+            let t = try await d.openStream(key, into: OpenStreamChunks(responses: responses))
             return "\(t.objects) object(s), \(t.bytes) bytes"
         } failed: { failure = $0 }
         if let failure { throw RPCError(StatusMapping.code(failure.error), failure.text) }
+        var end = Artifact_OpenStreamResponse()
+        end.isEnd = true
+        try await responses.send(end)
     }
 
     /// Failures end the call with a non-OK status carrying the text: a client still sending
@@ -210,8 +217,31 @@ final class SaveStreamChunks: ByteChunkSource, Sendable {
     }
 }
 
-/// OpenStream's bytes from Argo's semantics to the RPC layer.
-struct RPCByteSink: ByteSink {
-    let sink: OpenStreamSink
-    func send(_ bytes: [UInt8]) async throws { try await sink.send(bytes) }
+/// OpenStream's bytes from Argo's semantics to the RPC layer, one `data` message per chunk.
+/// The message is encoded by hand: its only field is `data` (field 1, bytes), so its encoding
+/// is a tag and a length ahead of the chunk, and the chunk goes out as it is, never copied
+/// (SwiftProtobuf would copy it into a Data and again into the encoded message).
+struct OpenStreamChunks: ByteSink {
+    let responses: any ResponseMessages<Artifact_OpenStreamResponse>
+
+    func send(_ bytes: [UInt8]) async throws {
+        guard !bytes.isEmpty else { return }
+        try await responses.send(encodedHead: Self.head(length: bytes.count), payload: bytes) {
+            var m = Artifact_OpenStreamResponse()
+            m.data = Data(bytes)
+            return m
+        }
+    }
+
+    /// Field 1, wire type 2 (length-delimited), then the length as a varint.
+    static func head(length: Int) -> [UInt8] {
+        var head: [UInt8] = [0x0A]
+        var n = UInt64(length)
+        while n >= 0x80 {
+            head.append(UInt8(n & 0x7F) | 0x80)
+            n >>= 7
+        }
+        head.append(UInt8(n))
+        return head
+    }
 }

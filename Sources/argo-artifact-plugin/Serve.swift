@@ -65,7 +65,7 @@ struct Serve: AsyncParsableCommand {
         let deferred = DeferredWork()
         let environment = StoreEnvironment(budget: MemoryBudget(limit: plan.budgetBytes, origin: plan.origin),
                                            transferConcurrency: plan.transferConcurrency, deferred: deferred)
-        let rpc = ArtifactRPCRouter(service: ArtifactServiceHandler(environment: environment),
+        let rpc = RPCRouter(service: ArtifactServiceHandler(environment: environment).rpcService,
                                     maxReceiveMessageSize: Int(Quantities.parseSize(maxReceiveMessageSize)!),
                                     logger: logger)
         let server = try HTTP2Server(configuration: .init(socketPath: socket), handler: rpc, logger: logger)

@@ -55,7 +55,7 @@ final class FixtureReplayTests: XCTestCase {
         } else {
             let logger = Logger(label: "replay")
             server = try HTTP2Server(configuration: .init(socketPath: socket),
-                                     handler: ArtifactRPCRouter(service: ArtifactServiceHandler(), logger: logger), logger: logger)
+                                     handler: RPCRouter(service: ArtifactServiceHandler().rpcService, logger: logger), logger: logger)
             try server!.start()
         }
 
