@@ -73,6 +73,7 @@ def test_128mib_saves_loads_and_streams_1gib(tmp_path, s3_env, rgw, bucket):
     src = pattern_file(tmp_path / "big.bin", GiB)
     digest = sha256_file(src)
     group, p = start(tmp_path, s3_env, 128)
+    private = cgroups.PrivatePeak(p.proc.pid)
     try:
         stub, cfg = p.stub(), rgw.config(bucket)
         r = stub.Save(pb.SaveArtifactRequest(path=str(src), output_artifact=artifact("wf/big.bin", cfg)), timeout=600)
@@ -89,9 +90,14 @@ def test_128mib_saves_loads_and_streams_1gib(tmp_path, s3_env, rgw, bucket):
             n += len(m.data)
         assert n == GiB and h.hexdigest() == digest
         assert_not_killed(group, p)
-        rss = group.peak_rss_mib(p.proc.pid)
-        assert rss <= 128 * 0.75 + 8, f"peak RSS {rss:.1f} MiB, the plan keeps it near 75% of 128 MiB"
+        anon, rss = private.stop(), group.peak_rss_mib(p.proc.pid)
+        print(f"128 MiB: peak private {anon:.1f} MiB, VmHWM {rss:.1f} MiB")
+        # The budget (75% of the limit less 24 MiB) governs private memory; the binary's
+        # file-backed pages come on top and are reclaimable.
+        assert anon <= 128 * 0.75, f"peak private memory {anon:.1f} MiB, the plan keeps it within 75% of 128 MiB"
+        assert rss <= 128 - 8, f"peak RSS {rss:.1f} MiB (private {anon:.1f}), too near the 128 MiB limit"
     finally:
+        private.stop()
         stop(group, p)
     assert object_sha256(rgw, bucket, "wf/big.bin") == digest
 
