@@ -92,7 +92,7 @@ let package = Package(
         .testTarget(name: "KubernetesTests", dependencies: ["TestSupport", "Kubernetes", "ArtifactCore"]),
         .testTarget(name: "TransferTests", dependencies: ["TestSupport", "Transfer", "ArtifactCore", "Checksums", "PluginSupport"]),
         .testTarget(name: "FileStoreTests", dependencies: ["TestSupport", "FileStore", "ArtifactCore", "PluginSupport"]),
-        .testTarget(name: "ObjectStoreTests", dependencies: ["TestSupport", "ObjectStore", "StoreRuntime", "Transfer", "StoreHTTP", "ArtifactCore", "Checksums"]),
+        .testTarget(name: "ObjectStoreTests", dependencies: ["TestSupport", "ObjectStore", "StoreRuntime", "PluginSupport", "Transfer", "StoreHTTP", "ArtifactCore", "Checksums"]),
         .testTarget(name: "ArtifactServiceTests", dependencies: [
             "ArtifactService", "TestSupport", "PluginRPC", "PluginHTTP2", "ArtifactCore", "ArtifactProto", "StoreHTTP", "PluginSupport",
             "StoreRuntime", "FileStore", "ObjectStore", "Checksums", .product(name: "Logging", package: "swift-log"),

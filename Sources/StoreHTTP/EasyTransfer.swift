@@ -31,7 +31,7 @@ final class TransferJob: Sendable {
         } else {
             inbox = nil
         }
-        if case .stream = request.body {
+        if case .file = request.body {
             bodyWriter = RequestBodyWriter(limit: RequestMemory.bodyQueue, unpause: unpause)
         } else {
             bodyWriter = nil
@@ -271,7 +271,7 @@ final class EasyTransfer {
             }
             uploadOffset += Int64(n)
             return n
-        case .stream:
+        case .file:
             switch job.bodyWriter!.read(into: buffer) {
             case .bytes(let n):
                 uploadOffset += Int64(n)
@@ -284,7 +284,7 @@ final class EasyTransfer {
     }
 
     /// curl rewinds a body only to send it again (a redirect, an auth retry): memory bodies can,
-    /// streamed ones cannot (the caller's retry sends a fresh stream).
+    /// file bodies (streamed as they are read) cannot: the caller's retry reads the file again.
     private func seek(to offset: Int64) -> Int32 {
         guard case .bytes = request.body else { return 2 }   // CURL_SEEKFUNC_CANTSEEK
         guard offset >= 0, offset <= request.body.length else { return 1 }

@@ -6,8 +6,8 @@ import Synchronization
 
 /// The HTTP client every remote store shares: one curl multi handle on its own thread, so
 /// connections are reused across requests and many transfers run at once without a thread each.
-/// The curl thread only moves bytes between sockets and memory; file reads and writes happen in
-/// the callers' tasks (on the I/O pool). Retries are the caller's business (requests must be
+/// The curl thread only moves bytes between sockets and memory; file bodies are read on the I/O
+/// pool by a task beside the request, and responses written by the callers. Retries are the caller's business (requests must be
 /// re-signed).
 public final class HTTPClient: Sendable {
     enum Command: Sendable {
@@ -25,7 +25,11 @@ public final class HTTPClient: Sendable {
     /// The process-wide client.
     public static let shared = HTTPClient()
 
-    public init(maxConnectionsPerHost: Int = 64) {
+    /// Where file bodies are read.
+    let io: IOPool
+
+    public init(maxConnectionsPerHost: Int = 64, io: IOPool = .shared) {
+        self.io = io
         _ = HTTPClient.globalInit
         wakeFD = eventfd(0, Int32(EFD_NONBLOCK | EFD_CLOEXEC))
         precondition(wakeFD >= 0, "eventfd: \(errno)")
@@ -35,17 +39,18 @@ public final class HTTPClient: Sendable {
     // MARK: API
 
     /// Sends the request and waits for the whole response (kept in memory up to `limit`).
-    /// A `.stream` request body is produced concurrently, as curl sends it.
+    /// A file body is read on the I/O pool concurrently, as curl sends it.
     public func execute(_ request: HTTPRequest, limit: Int = 16 << 20,
                         options: HTTPTransportOptions = HTTPTransportOptions()) async throws -> HTTPResponse {
         let job = makeJob(request, .buffer(limit: limit), options)
-        guard case .stream(_, let produce) = request.body, let writer = job.bodyWriter else {
+        guard case .file(let fd, let offset, let length) = request.body, let writer = job.bodyWriter else {
             return try await run(job)
         }
+        let io = self.io
         return try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask {
                 do {
-                    try await produce(writer)
+                    try await writer.write(file: fd, offset: offset, length: length, io: io)
                     writer.finish()
                 } catch {
                     writer.fail(error)

@@ -5,9 +5,9 @@ public struct HTTPRequest: Sendable {
     public var method: String
     public var url: String
     public var headers: [(String, String)]
-    public var body: HTTPRequestBody
+    public var body: OutgoingBody
 
-    public init(method: String, url: String, headers: [(String, String)] = [], body: HTTPRequestBody = .none) {
+    public init(method: String, url: String, headers: [(String, String)] = [], body: OutgoingBody = .none) {
         self.method = method
         self.url = url
         self.headers = headers
@@ -16,27 +16,6 @@ public struct HTTPRequest: Sendable {
 
     public func header(_ name: String) -> String? {
         headers.first { $0.0.lowercased() == name.lowercased() }?.1
-    }
-}
-
-/// What a request sends. The curl thread only copies memory: a body is either bytes already in
-/// memory (a part buffer, an XML document; read in place, never copied first), or a stream that
-/// a producer task fills (with backpressure) while curl sends it, e.g. from a file read on the
-/// I/O pool.
-public enum HTTPRequestBody: Sendable {
-    case none
-    case bytes(ArraySlice<UInt8>)
-    /// `length` bytes that `produce` writes into the stream, in order, while the request runs.
-    case stream(length: Int64, produce: @Sendable (RequestBodyWriter) async throws -> Void)
-
-    public static func bytes(_ b: [UInt8]) -> HTTPRequestBody { .bytes(b[...]) }
-
-    public var length: Int64 {
-        switch self {
-        case .none: return 0
-        case .bytes(let b): return Int64(b.count)
-        case .stream(let length, _): return length
-        }
     }
 }
 

@@ -1,3 +1,4 @@
+import Glibc
 import PluginSupport
 import Synchronization
 
@@ -150,4 +151,31 @@ public final class RequestBodyWriter: Sendable {
 
     /// What a producer hears once the transfer is over, whether it was waiting or not.
     static let transferEnded = HTTPClientError(kind: .cancelled, message: "request body no longer wanted: the transfer ended")
+}
+
+extension RequestBodyWriter {
+    /// Writes `length` bytes of the file from `offset`, read on the I/O pool in `fileChunk`s as
+    /// curl takes them (a chunk curl has finished with is filled again: no fresh pages per MiB).
+    /// The one place a file body is read.
+    func write(file fd: FileDescriptor, offset: Int64, length: Int64, io: IOPool) async throws {
+        var pos = offset
+        let end = offset + length
+        while pos < end {
+            let (at, want) = (pos, Int(min(Int64(RequestMemory.fileChunk), end - pos)))
+            let spare = takeSpentChunk() ?? []
+            let (chunk, got) = try await io.run(moving: spare) { b, _ -> Int in
+                if b.count < want {
+                    b = [UInt8](unsafeUninitializedCapacity: want) { _, n in n = want }
+                } else if b.count > want {
+                    b.removeLast(b.count - want)
+                }
+                return try b.withUnsafeMutableBytes { try fd.read(into: $0, at: at) }
+            }
+            guard got == want else {
+                throw FileSystemError(operation: "read (the file shrank while being sent)", path: fd.path, code: EIO)
+            }
+            try await write(chunk)
+            pos += Int64(want)
+        }
+    }
 }

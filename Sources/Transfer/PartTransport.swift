@@ -18,12 +18,12 @@ public protocol PartTransport: Sendable {
     var downloadChecksum: ChecksumSet { get }
 
     /// One PUT of a whole object; checked against `checksums`, sent again if damaged.
-    func putObject(_ key: String, body: PartBody, checksums: PartChecksums) async throws
+    func putObject(_ key: String, body: OutgoingBody, checksums: PartChecksums) async throws
     /// Starts a multipart upload, and says which checksums its parts carry (the store's
     /// cheapest enforced check; a store may want it declared now).
     func createUpload(_ key: String) async throws -> NewUpload
     /// One part; checked against the store-checked members of `checksums`, sent again if damaged.
-    func uploadPart(_ key: String, uploadID: String, number: Int, body: PartBody, checksums: PartChecksums) async throws -> UploadedPart
+    func uploadPart(_ key: String, uploadID: String, number: Int, body: OutgoingBody, checksums: PartChecksums) async throws -> UploadedPart
     /// Completes the upload and checks the object against its parts; a damaged object is
     /// removed rather than left looking complete.
     func completeUpload(_ key: String, uploadID: String, parts: [UploadedPart]) async throws
@@ -66,21 +66,6 @@ public struct PartLimits: Sendable, Equatable {
         self.maxSinglePut = maxSinglePut
         self.maxObjectSize = maxObjectSize
         self.storeName = storeName
-    }
-}
-
-/// What a request sends: bytes in memory (a stream's part buffer, a small file), or a region of
-/// a file that is read on the I/O pool while the request sends it (every part of a file: memory
-/// does not grow with the part size).
-public enum PartBody: Sendable {
-    case memory(ArraySlice<UInt8>)
-    case file(FileDescriptor, offset: Int64, length: Int64)
-
-    public var length: Int64 {
-        switch self {
-        case .memory(let b): return Int64(b.count)
-        case .file(_, _, let length): return length
-        }
     }
 }
 

@@ -96,7 +96,7 @@ public struct UploadEngine: Sendable {
     /// Sends a filled buffer as one object and gives the buffer back, whatever the answer.
     private func put(_ key: String, from filled: consuming [UInt8], size: Int, checksums: PartChecksums) async throws {
         do {
-            try await transport.putObject(key, body: .memory(filled[..<size]), checksums: checksums)
+            try await transport.putObject(key, body: .bytes(filled[..<size]), checksums: checksums)
         } catch {
             budget.release(consume filled)
             throw error
@@ -306,7 +306,7 @@ public struct UploadEngine: Sendable {
                             let part: UploadedPart
                             do {
                                 let bytes = buffer[..<length]
-                                part = try await transport.uploadPart(key, uploadID: id, number: n, body: .memory(bytes),
+                                part = try await transport.uploadPart(key, uploadID: id, number: n, body: .bytes(bytes),
                                                                       checksums: PartChecksums.compute(bytes, set))
                             } catch {
                                 budget.release(consume buffer)
@@ -340,7 +340,7 @@ public struct UploadEngine: Sendable {
                     }
                     if upload == nil {
                         let bytes = owned![..<filled]
-                        try await transport.putObject(key, body: .memory(bytes), checksums: PartChecksums.compute(bytes, transport.objectChecksums))
+                        try await transport.putObject(key, body: .bytes(bytes), checksums: PartChecksums.compute(bytes, transport.objectChecksums))
                         progress.add(bytes: Int64(filled))
                     } else {
                         try await dispatch(owned.take()!, length: filled)

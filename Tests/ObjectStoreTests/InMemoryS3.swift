@@ -1,5 +1,6 @@
 import Checksums
 import Foundation
+import PluginSupport
 import Synchronization
 @testable import StoreHTTP
 
@@ -103,20 +104,15 @@ final class InMemoryS3: HTTPTransport {
         throw HTTPClientError(kind: .other, message: "the in-memory S3 double answers no streamed GETs")
     }
 
-    /// A request body as bytes: a stream's producer runs to its end first (no backpressure).
-    static func collect(_ body: HTTPRequestBody) async throws -> [UInt8] {
+    /// A request body as bytes (a file region read whole).
+    static func collect(_ body: OutgoingBody) async throws -> [UInt8] {
         switch body {
         case .none: return []
         case .bytes(let b): return Array(b)
-        case .stream(let length, let produce):
-            let writer = RequestBodyWriter(limit: Int.max / 2, unpause: {})
-            try await produce(writer)
-            writer.finish()
-            var out = [UInt8]()
-            let buf = UnsafeMutableRawBufferPointer.allocate(byteCount: 64 << 10, alignment: 1)
-            defer { buf.deallocate() }
-            while case .bytes(let n) = writer.read(into: buf) { out += buf[..<n] }
-            precondition(out.count == length, "the body producer wrote \(out.count) bytes of \(length)")
+        case .file(let fd, let offset, let length):
+            var out = [UInt8](repeating: 0, count: Int(length))
+            let n = try out.withUnsafeMutableBytes { try fd.read(into: $0, at: offset) }
+            precondition(n == Int(length), "the file body gave \(n) bytes of \(length)")
             return out
         }
     }

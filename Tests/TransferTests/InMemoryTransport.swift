@@ -47,9 +47,10 @@ final class InMemoryTransport: PartTransport, Sendable {
     func count(_ name: String) -> Int { state.withLock { $0.calls[name] ?? 0 } }
     private func called(_ name: String) { state.withLock { $0.calls[name, default: 0] += 1 } }
 
-    static func bytes(_ body: PartBody) throws -> [UInt8] {
+    static func bytes(_ body: OutgoingBody) throws -> [UInt8] {
         switch body {
-        case .memory(let b): return Array(b)
+        case .none: return []
+        case .bytes(let b): return Array(b)
         case .file(let fd, let offset, let length):
             var out = [UInt8](repeating: 0, count: Int(length))
             let n = try out.withUnsafeMutableBytes { try fd.read(into: $0, at: offset) }
@@ -57,7 +58,7 @@ final class InMemoryTransport: PartTransport, Sendable {
         }
     }
 
-    func putObject(_ key: String, body: PartBody, checksums: PartChecksums) async throws {
+    func putObject(_ key: String, body: OutgoingBody, checksums: PartChecksums) async throws {
         called("PutObject")
         let data = try Self.bytes(body)
         guard PartChecksums.compute(data[...], objectChecksums) == checksums else { throw ArtifactError.corrupted("put of \(key)") }
@@ -77,7 +78,7 @@ final class InMemoryTransport: PartTransport, Sendable {
 
     struct Dropped: Error {}
 
-    func uploadPart(_ key: String, uploadID: String, number: Int, body: PartBody, checksums: PartChecksums) async throws -> UploadedPart {
+    func uploadPart(_ key: String, uploadID: String, number: Int, body: OutgoingBody, checksums: PartChecksums) async throws -> UploadedPart {
         called("UploadPart")
         if state.withLock({ $0.cancelPartOnce.remove(number) != nil }) { throw CancellationError() }
         if state.withLock({ $0.failPartOnce.remove(number) != nil }) { throw ArtifactError.store("SlowDown after every retry") }

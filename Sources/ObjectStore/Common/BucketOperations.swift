@@ -46,7 +46,7 @@ extension ObjectStoreClient {
 
     /// PutObject; `checks` let the store check the bytes (Content-MD5, a checksum header, the
     /// signed SHA-256), `verify` checks its answer (a mismatch sends the object again).
-    public func putObject(_ key: String, body: OperationBody, checks: RequestChecks = .none, extraHeaders: [(String, String)] = [],
+    public func putObject(_ key: String, body: OutgoingBody, checks: RequestChecks = .none, extraHeaders: [(String, String)] = [],
                           verify: (@Sendable (HTTPResponse) throws -> Void)? = nil) async throws -> HTTPResponse {
         var op = StoreOperation("PutObject", "PUT", key: key)
         op.body = body
@@ -153,7 +153,7 @@ extension ObjectStoreClient {
 
     /// UploadPart; the response carries the part's ETag (and checksum headers).
     /// `retriesDamaged: false` (the integrity probe): a BadDigest answer is the answer.
-    public func uploadPart(_ key: String, uploadID: String, partNumber: Int, body: OperationBody, checks: RequestChecks,
+    public func uploadPart(_ key: String, uploadID: String, partNumber: Int, body: OutgoingBody, checks: RequestChecks,
                            retriesDamaged: Bool = true, verify: (@Sendable (HTTPResponse) throws -> Void)? = nil) async throws -> HTTPResponse {
         var op = StoreOperation("UploadPart", "PUT", key: key)
         op.query = [("partNumber", String(partNumber)), ("uploadId", uploadID)]

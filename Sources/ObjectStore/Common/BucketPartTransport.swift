@@ -20,10 +20,10 @@ struct BucketPartTransport: PartTransport {
     var fileUploadMemory: Int { RequestMemory.fileUpload }
     func downloadMemory(segment: Int) -> Int { RequestMemory.streamedDownload(segment: segment) }
 
-    func putObject(_ key: String, body: PartBody, checksums: PartChecksums) async throws {
+    func putObject(_ key: String, body: OutgoingBody, checksums: PartChecksums) async throws {
         let (wire, what) = (integrity.wire, locate(key))
         do {
-            _ = try await client.putObject(key, body: OperationBody(body), checks: wire.requestChecks(checksums),
+            _ = try await client.putObject(key, body: body, checks: wire.requestChecks(checksums),
                                            extraHeaders: objectHeaders, verify: { try wire.verify($0, checksums, what: what) })
         } catch let e as IntegrityMismatch {
             // Damaged on every attempt: remove it rather than leave it looking complete.
@@ -45,11 +45,11 @@ struct BucketPartTransport: PartTransport {
         return NewUpload(id: id, checksums: checks)
     }
 
-    func uploadPart(_ key: String, uploadID: String, number: Int, body: PartBody, checksums: PartChecksums) async throws -> UploadedPart {
+    func uploadPart(_ key: String, uploadID: String, number: Int, body: OutgoingBody, checksums: PartChecksums) async throws -> UploadedPart {
         let (wire, what) = (integrity.wire, "part \(number) of \(locate(key))")
         let r: HTTPResponse
         do {
-            r = try await client.uploadPart(key, uploadID: uploadID, partNumber: number, body: OperationBody(body),
+            r = try await client.uploadPart(key, uploadID: uploadID, partNumber: number, body: body,
                                             checks: wire.requestChecks(checksums),
                                             verify: { try wire.verify($0, checksums, what: what) })
         } catch let e as IntegrityMismatch {

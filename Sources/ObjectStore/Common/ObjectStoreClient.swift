@@ -6,31 +6,6 @@ import StoreHTTP
 import Synchronization
 import Transfer
 
-/// What an operation sends.
-public enum OperationBody: Sendable {
-    case none
-    case bytes(ArraySlice<UInt8>)
-    /// A file region, read on the I/O pool while the request sends it (again on each attempt).
-    case file(FileDescriptor, offset: Int64, length: Int64)
-
-    public static func bytes(_ b: [UInt8]) -> OperationBody { .bytes(b[...]) }
-
-    public var length: Int64 {
-        switch self {
-        case .none: return 0
-        case .bytes(let b): return Int64(b.count)
-        case .file(_, _, let length): return length
-        }
-    }
-
-    init(_ part: PartBody) {
-        switch part {
-        case .memory(let b): self = .bytes(b)
-        case .file(let fd, let offset, let length): self = .file(fd, offset: offset, length: length)
-        }
-    }
-}
-
 /// One operation against a bucket: what to send and how to read the answer.
 public struct StoreOperation: Sendable {
     public var name: String
@@ -38,7 +13,7 @@ public struct StoreOperation: Sendable {
     public var key: String?
     public var query: [(String, String)] = []
     public var headers: [(String, String)] = []
-    public var body: OperationBody = .none
+    public var body: OutgoingBody = .none
     /// SHA-256 of the body to sign it, nil for UNSIGNED-PAYLOAD (object data: its checksums guard it).
     public var payloadHash: String?
     /// Largest answer body kept in memory.
@@ -96,39 +71,7 @@ public final class ObjectStoreClient: Sendable {
         var r = SignableRequest(method: op.method, host: address.host, bucket: address.bucket, key: op.key, encodedPath: path,
                                 query: op.query, headers: [("Host", address.host)] + op.headers, payloadHash: op.payloadHash)
         dialect.sign(&r, credentials: c, date: HTTPDate.now())
-        return HTTPRequest(method: op.method, url: address.url(encodedPath: path, query: op.query), headers: r.headers, body: body(op.body))
-    }
-
-    /// The HTTP body of one attempt: a file region becomes a stream read on the I/O pool.
-    private func body(_ b: OperationBody) -> HTTPRequestBody {
-        switch b {
-        case .none: return .none
-        case .bytes(let bytes): return .bytes(bytes)
-        case .file(let fd, let offset, let length):
-            let io = self.io
-            return .stream(length: length) { writer in
-                var pos = offset
-                let end = offset + length
-                while pos < end {
-                    let (at, want) = (pos, Int(min(Int64(RequestMemory.fileChunk), end - pos)))
-                    // A chunk curl has finished with is filled again (no fresh pages per MiB).
-                    let spare = writer.takeSpentChunk() ?? []
-                    let (chunk, got) = try await io.run(moving: spare) { b, _ -> Int in
-                        if b.count < want {
-                            b = [UInt8](unsafeUninitializedCapacity: want) { _, n in n = want }
-                        } else if b.count > want {
-                            b.removeLast(b.count - want)
-                        }
-                        return try b.withUnsafeMutableBytes { try fd.read(into: $0, at: at) }
-                    }
-                    guard got == want else {
-                        throw FileSystemError(operation: "read (the file shrank while being sent)", path: fd.path, code: EIO)
-                    }
-                    try await writer.write(chunk)
-                    pos += Int64(want)
-                }
-            }
-        }
+        return HTTPRequest(method: op.method, url: address.url(encodedPath: path, query: op.query), headers: r.headers, body: op.body)
     }
 
     /// Sends `op`, retrying what may be retried; returns a 2xx (or accepted) response.
