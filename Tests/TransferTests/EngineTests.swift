@@ -158,6 +158,48 @@ final class UploadEngineTests: XCTestCase {
         XCTAssertEqual(store.objects["small"], [1, 2, 3])
         XCTAssertEqual(store.count("PutObject"), 1, "less than one part is one PutObject")
     }
+
+    /// Buffers and reservations go back to the budget on every exit: a leaked one would shrink
+    /// the process's budget for good.
+    func testEveryExitGivesItsMemoryBack() async throws {
+        let budget = MemoryBudget(limit: 64 << 10)
+        let store = InMemoryTransport()
+        let engine = UploadEngine(transport: store, settings: settings(resume: false, dir: "/tmp"), budget: budget,
+                                  logs: PartLogStore(directory: "/tmp"))
+        let pieces = (0..<5).map { Data(repeating: UInt8($0), count: 3000) }
+        // A part failing for good in the middle of a stream, parts in flight beside it.
+        store.state.withLock { $0.failPartOnce = [3] }
+        await assertThrows(ArtifactError.self, "the third part failed for good") {
+            _ = try await engine.upload(stream: DataChunks(pieces), to: "failed")
+        }
+        XCTAssertEqual(budget.bytesInUse, 0, "after a failed stream")
+        // The source failing mid-stream.
+        await assertThrows(CancellationError.self, "the source broke") {
+            _ = try await engine.upload(stream: FailingChunks(before: 3, pieces), to: "broken")
+        }
+        XCTAssertEqual(budget.bytesInUse, 0, "after a broken source")
+        // Files: a small one sent from a buffer, a big one from the file in parts.
+        let (small, _) = try sourceFile(900)
+        let (big, _) = try sourceFile(20 << 10, seed: 9)
+        _ = try await engine.upload(file: small, to: "small")
+        _ = try await engine.upload(file: big, to: "big")
+        XCTAssertEqual(budget.bytesInUse, 0, "after file uploads")
+        XCTAssertGreaterThan(budget.peakBytes, 0)
+    }
+}
+
+/// Chunks that fail after `before` of them, as a client that goes away mid-stream.
+final class FailingChunks: ByteChunkSource, Sendable {
+    let rest: DataChunks
+    let left: Locked<Int>
+    init(before n: Int, _ c: [Data]) {
+        rest = DataChunks(c)
+        left = Locked(n)
+    }
+    func next() async throws -> Data? {
+        guard left.withLock({ l -> Bool in l -= 1; return l >= 0 }) else { throw CancellationError() }
+        return try await rest.next()
+    }
 }
 
 final class DownloadEngineTests: XCTestCase {
