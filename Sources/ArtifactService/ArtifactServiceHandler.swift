@@ -61,7 +61,7 @@ public final class ArtifactServiceHandler: Sendable {
             guard !request.path.isEmpty else { throw ArtifactError.invalidRequest("path (the local destination) is empty") }
             let t = try await d.load(key, to: request.path)
             r.success = true
-            return "to \(request.path): \(t.objects) object(s), \(t.bytes) bytes"
+            return CallOutcome("to \(request.path): \(t.objects) object(s), \(t.bytes) bytes", bytes: t.bytes)
         } failed: { r.error = $0.text }
         return r
     }
@@ -72,7 +72,7 @@ public final class ArtifactServiceHandler: Sendable {
             guard !request.path.isEmpty else { throw ArtifactError.invalidRequest("path (the local source) is empty") }
             let t = try await d.save(from: request.path, to: key)
             r.success = true
-            return "from \(request.path): \(t.objects) object(s), \(t.bytes) bytes"
+            return CallOutcome("from \(request.path): \(t.objects) object(s), \(t.bytes) bytes", bytes: t.bytes)
         } failed: { r.error = $0.text }
         return r
     }
@@ -83,11 +83,11 @@ public final class ArtifactServiceHandler: Sendable {
             switch await outcome.decide(d.configuration.gc) {
             case .keep(let why):
                 r.success = true
-                return "nothing deleted: \(why)"
+                return CallOutcome("nothing deleted: \(why)")
             case .delete(let why):
                 let n = try await d.delete(key)
                 r.success = true
-                return "\(n) object(s) deleted" + (d.configuration.gc.when == .always ? "" : " (\(why))")
+                return CallOutcome("\(n) object(s) deleted" + (d.configuration.gc.when == .always ? "" : " (\(why))"))
             }
         } failed: { r.error = $0.text }
         return r
@@ -97,7 +97,7 @@ public final class ArtifactServiceHandler: Sendable {
         var r = Artifact_ListObjectsResponse()
         await run("ListObjects", request.artifact, context, allowEmptyKey: true) { d, key in
             r.objects = try await d.listObjects(key)
-            return "\(r.objects.count) object(s)"
+            return CallOutcome("\(r.objects.count) object(s)")
         } failed: { r.error = $0.text }
         return r
     }
@@ -106,7 +106,7 @@ public final class ArtifactServiceHandler: Sendable {
         var r = Artifact_IsDirectoryResponse()
         await run("IsDirectory", request.artifact, context, allowEmptyKey: true) { d, key in
             r.isDirectory = try await d.isDirectory(key)
-            return "\(r.isDirectory)"
+            return CallOutcome("\(r.isDirectory)")
         } failed: { r.error = $0.text }
         return r
     }
@@ -128,7 +128,7 @@ public final class ArtifactServiceHandler: Sendable {
         var failure: Failure?
         await run("OpenStream", a, context) { d, key in
             let t = try await d.openStream(key, into: OpenStreamChunks(responses: responses))
-            return "\(t.objects) object(s), \(t.bytes) bytes"
+            return CallOutcome("\(t.objects) object(s), \(t.bytes) bytes", bytes: t.bytes)
         } failed: { failure = $0 }
         if let failure { throw RPCError(StatusMapping.code(failure.error), failure.text) }
         var end = Artifact_OpenStreamResponse()
@@ -148,7 +148,7 @@ public final class ArtifactServiceHandler: Sendable {
             let chunks = SaveStreamChunks(first: first.chunk, rest: requests)
             let t = try await d.saveStream(chunks, to: key)
             r.success = true
-            return "\(t.bytes) bytes"
+            return CallOutcome("\(t.bytes) bytes", bytes: t.bytes)
         } failed: { failure = $0 }
         if let failure { throw RPCError(StatusMapping.code(failure.error), failure.text) }
         return r
@@ -156,25 +156,39 @@ public final class ArtifactServiceHandler: Sendable {
 
     // MARK: common
 
-    /// Runs one operation: resolves driver and key, logs the outcome with its duration, and turns
-    /// a failure into the text Argo shows (operation, artifact, location, cause).
+    /// Runs one operation: resolves driver and key, logs the outcome with its duration (and, for
+    /// JSON logs, its fields), and turns a failure into the text Argo shows (operation, artifact,
+    /// location, cause).
     private func run(_ op: String, _ artifact: Artifact_Artifact, _ context: RPCContext, allowEmptyKey: Bool = false,
-                     _ body: (ArtifactOperations, String) async throws -> String,
+                     _ body: (ArtifactOperations, String) async throws -> CallOutcome,
                      failed: (Failure) -> Void) async {
         let clock = ContinuousClock()
         let start = clock.now
+        let metrics = CallMetrics()
         var location = artifact.plugin.key
+        var fields: Logger.Metadata = ["rpc": .string(op), "artifact": .string(artifact.name), "key": .string(artifact.plugin.key)]
+        func finish(_ f: inout Logger.Metadata, bytes: Int64?) -> Duration {
+            let took = clock.now - start
+            f["seconds"] = .stringConvertible(Double(took.components.seconds) + Double(took.components.attoseconds) / 1e18)
+            if let bytes { f["bytes"] = .stringConvertible(bytes) }
+            if metrics.parts > 0 { f["parts"] = .stringConvertible(metrics.parts) }
+            if metrics.retries > 0 { f["retries"] = .stringConvertible(metrics.retries) }
+            return took
+        }
         do {
             let d = try operations(artifact)
             let key = try ArtifactKeys.normalize(artifact.plugin.key, allowEmpty: allowEmptyKey)
             location = d.store.locate(key)
-            let outcome = try await body(d, key)
-            Log.service.info("\(op) \(ArtifactError.printable(location)) ok: \(outcome) in \(Self.ms(clock.now - start))")
+            let outcome = try await CallMetrics.$current.withValue(metrics) { try await body(d, key) }
+            let took = finish(&fields, bytes: outcome.bytes)
+            Log.service.info("\(op) \(ArtifactError.printable(location)) ok: \(outcome.summary) in \(Self.ms(took))", metadata: fields)
         } catch {
             // Every echoed part is clipped where it is made; the cap keeps the whole within what
             // Argo's client receives, the operation and the cause at its two ends.
             let text = Echo.cap("\(op) of artifact \(Echo.quoted(artifact.name)) (\(ArtifactError.printable(location))) failed: \(Self.describe(error))")
-            Log.service.error("\(text) after \(Self.ms(clock.now - start))")
+            let took = finish(&fields, bytes: nil)
+            fields["error"] = .string(Self.describe(error))
+            Log.service.error("\(text) after \(Self.ms(took))", metadata: fields)
             failed(Failure(text: text, error: error))
         }
     }
@@ -188,6 +202,16 @@ public final class ArtifactServiceHandler: Sendable {
     static func ms(_ d: Duration) -> String {
         let ms = Double(d.components.seconds) * 1000 + Double(d.components.attoseconds) / 1e15
         return ms < 1000 ? String(format: "%.1fms", ms) : String(format: "%.2fs", ms / 1000)
+    }
+}
+
+/// What a successful operation says in its log line, and the bytes it moved.
+struct CallOutcome {
+    let summary: String
+    let bytes: Int64?
+    init(_ summary: String, bytes: Int64? = nil) {
+        self.summary = summary
+        self.bytes = bytes
     }
 }
 

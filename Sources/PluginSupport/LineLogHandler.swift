@@ -3,18 +3,32 @@ import Glibc
 import Logging
 import Synchronization
 
-/// One line per event on stderr: `2026-11-29T14:00:00.123Z info   message key=value`.
-/// (stderr is what the kubelet collects from a sidecar.) Formatting happens in the caller; the
-/// write to stderr happens on the log's own thread, so a full pipe never blocks a task, the
-/// HTTP/2 loop or the curl loop.
+/// How log lines are written.
+public enum LogFormat: String, Sendable, CaseIterable {
+    /// `2026-11-29T14:00:00.123Z info   message key=value` (the default).
+    case text
+    /// One JSON object per line with Argo's keys (slog's), `time`, `level` and `msg`, and the event's
+    /// fields (`rpc`, `artifact`, `key`, `bytes`, `seconds`, `parts`, `retries`, `error`):
+    /// what log collectors parse from Argo's own `--log-format json`.
+    case json
+}
+
+/// One line per event on stderr, as text or JSON. (stderr is what the kubelet collects from a
+/// sidecar.) Formatting happens in the caller; the write to stderr happens on the log's own
+/// thread, so a full pipe never blocks a task, the HTTP/2 loop or the curl loop.
 public struct LineLogHandler: LogHandler {
     public var logLevel: Logger.Level
     public var metadata: Logger.Metadata = [:]
     private let label: String
+    private let format: LogFormat
 
-    public init(label: String, level: Logger.Level) {
+    /// Fields a call's line carries for JSON; its text message already says them in words.
+    public static let callFields: Set<String> = ["rpc", "artifact", "key", "bytes", "seconds", "parts", "retries", "error"]
+
+    public init(label: String, level: Logger.Level, format: LogFormat = .text) {
         self.label = label
         self.logLevel = level
+        self.format = format
     }
 
     public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
@@ -25,12 +39,43 @@ public struct LineLogHandler: LogHandler {
     public func log(event: LogEvent) {
         var all = metadata
         if let explicit = event.metadata { all.merge(explicit) { $1 } }
-        let extra = all.isEmpty ? "" : " " + all.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
-        let level = event.level.rawValue
-        let pad = String(repeating: " ", count: max(1, 8 - level.count))
-        // One bounded line: a hostile value can neither flood the log nor forge a line.
-        let text = Echo.cap(Echo.escape("\(event.message)\(extra)"))
-        LogWriter.shared.enqueue("\(Self.timestamp()) \(level)\(pad)\(text)\n")
+        switch format {
+        case .text:
+            let shown = all.filter { !Self.callFields.contains($0.key) }
+            let extra = shown.isEmpty ? "" : " " + shown.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
+            let level = event.level.rawValue
+            let pad = String(repeating: " ", count: max(1, 8 - level.count))
+            // One bounded line: a hostile value can neither flood the log nor forge a line.
+            let text = Echo.cap(Echo.escape("\(event.message)\(extra)"))
+            LogWriter.shared.enqueue("\(Self.timestamp()) \(level)\(pad)\(text)\n")
+        case .json:
+            LogWriter.shared.enqueue(Self.jsonLine(level: event.level, message: "\(event.message)", fields: all))
+        }
+    }
+
+    /// `{"time":…,"level":…,"msg":…,<fields>}` and a newline; strings escaped as JSON (no line
+    /// can be forged), the message and each value bounded.
+    static func jsonLine(level: Logger.Level, message: String, fields: Logger.Metadata, time: String = timestamp()) -> String {
+        var out = "{\"time\":\"\(time)\",\"level\":\"\(jsonLevel(level))\",\"msg\":"
+        JSONText.appendString(Echo.cap(message), to: &out)
+        for (k, v) in fields.sorted(by: { $0.key < $1.key }) where !["time", "level", "msg"].contains(k) {
+            out += ","
+            JSONText.appendString(k, to: &out)
+            out += ":"
+            JSONText.appendValue(v, to: &out)
+        }
+        return out + "}\n"
+    }
+
+    /// Argo's level names (its `log/slog` JSON handler): DEBUG, INFO, WARN, ERROR; trace is
+    /// DEBUG, notice INFO and critical ERROR, so collectors see the levels they already know.
+    static func jsonLevel(_ l: Logger.Level) -> String {
+        switch l {
+        case .trace, .debug: return "DEBUG"
+        case .info, .notice: return "INFO"
+        case .warning: return "WARN"
+        case .error, .critical: return "ERROR"
+        }
     }
 
     static func timestamp() -> String {

@@ -88,11 +88,13 @@ public struct DownloadEngine: Sendable {
                             guard let pause = transport.retryPause(after: error, attempt: attempt) else { throw error }
                             Log.store.notice("\(location): \(error) at byte \(offset); fetching the rest again (attempt \(attempt + 1))")
                             attempt += 1
+                            CallMetrics.countRetry()
                             try await Timers.sleep(for: pause)
                         }
                     }
                     let value = sum.value
                     pieces.withLock { $0[start] = (crc ? value : nil, want, objectCRC) }
+                    CallMetrics.countPart()
                 }
             }
             if crc {
@@ -174,6 +176,7 @@ public struct DownloadEngine: Sendable {
                 return
             } catch where transport.failureKind(error) == .connectionDropped && !resumed && offset < object.size && !Task.isCancelled {
                 resumed = true
+                CallMetrics.countRetry()
                 Log.store.notice("\(location): \(error) at byte \(offset); resuming from there")
             } catch where transport.failureKind(error) == .objectChanged {
                 throw ArtifactError.conflict("\(location) was overwritten while being streamed (its ETag changed)")

@@ -368,7 +368,10 @@ final class PartBook: Sendable {
         self.done = Locked(done)
     }
 
-    func record(_ p: UploadedPart) { done.withLock { $0[p.number] = p } }
+    func record(_ p: UploadedPart) {
+        done.withLock { $0[p.number] = p }
+        CallMetrics.countPart()
+    }
 
     var parts: [UploadedPart] { done.withLock { $0.values.sorted { $0.number < $1.number } } }
 }

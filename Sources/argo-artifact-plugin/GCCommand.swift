@@ -45,7 +45,8 @@ struct GC: AsyncParsableCommand {
     }
 
     func run() async throws {
-        LoggingSystem.bootstrap { LineLogHandler(label: $0, level: .warning) }
+        let format = ProcessInfo.processInfo.environment["ARGO_PLUGIN_LOG_FORMAT"].flatMap(LogFormat.init(rawValue:)) ?? .text
+        LoggingSystem.bootstrap { LineLogHandler(label: $0, level: .warning, format: format) }
         let text: String
         do {
             let path = config

@@ -25,8 +25,14 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel: String = ProcessInfo.processInfo.environment["ARGO_PLUGIN_LOG_LEVEL"] ?? "info"
 
+    @Option(help: "text, or json: one object per line with Argo's keys (time, level, msg) and each call's fields.")
+    var logFormat: String = ProcessInfo.processInfo.environment["ARGO_PLUGIN_LOG_FORMAT"] ?? "text"
+
     func validate() throws {
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level '\(logLevel)'") }
+        guard LogFormat(rawValue: logFormat) != nil else {
+            throw ValidationError("--log-format (ARGO_PLUGIN_LOG_FORMAT) must be text or json, got '\(Echo.clip(logFormat, limit: 64))'")
+        }
         guard let n = Quantities.parseSize(maxReceiveMessageSize), n > 0, n <= Int64(Int32.max) else {
             throw ValidationError("--max-receive-message-size must be a size such as 4Mi, got '\(maxReceiveMessageSize)'")
         }
@@ -35,7 +41,8 @@ struct Serve: AsyncParsableCommand {
 
     func run() async throws {
         let level = Logger.Level(rawValue: logLevel)!
-        LoggingSystem.bootstrap { LineLogHandler(label: $0, level: level) }
+        let format = LogFormat(rawValue: logFormat)!
+        LoggingSystem.bootstrap { LineLogHandler(label: $0, level: level, format: format) }
         // The container's limits (cgroup, or the Downward API's variables) size the memory
         // budget and the concurrency, before the I/O pool starts.
         let plan: ResourcePlan

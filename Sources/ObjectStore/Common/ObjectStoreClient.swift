@@ -118,6 +118,7 @@ public final class ObjectStoreClient: Sendable {
                                                   cleanup: op.cleanup) else { throw e }
                     Log.store.notice("\(op.name) \(locate(op.key)): \(e.code) (HTTP \(e.status)), retrying (attempt \(attempt + 1) of \(retry.attempts(cleanup: op.cleanup)))")
                     attempt += 1
+                    CallMetrics.countRetry()
                     try await Timers.sleep(for: pause)
                     continue
                 }
@@ -127,11 +128,13 @@ public final class ObjectStoreClient: Sendable {
                                               timedOut: e.kind == .timeout, cleanup: op.cleanup) else { throw e }
                 Log.store.notice("\(op.name) \(locate(op.key)): \(e.message), retrying (attempt \(attempt + 1) of \(retry.attempts(cleanup: op.cleanup)))")
                 attempt += 1
+                CallMetrics.countRetry()
                 try await Timers.sleep(for: pause)
             } catch let e as IntegrityMismatch {
                 guard let pause = retry.retry(after: .damaged, attempt: attempt, idempotent: op.idempotent) else { throw e }
                 Log.transfer.warning("\(e); sending it again (attempt \(attempt + 1) of \(retry.attempts))")
                 attempt += 1
+                CallMetrics.countRetry()
                 try await Timers.sleep(for: pause)
             }
         }
