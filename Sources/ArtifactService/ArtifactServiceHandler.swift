@@ -58,9 +58,10 @@ public final class ArtifactServiceHandler: Sendable {
         var r = Artifact_LoadArtifactResponse()
         let a = request.inputArtifact
         await run("Load", a, context) { d, key in
-            guard !request.path.isEmpty else { throw ArtifactError.invalidRequest("path (the local destination) is empty") }
-            let t = try await d.load(key, to: request.path)
+            try Self.checkLocalPath(request.path, "destination")
+            let t = try await d.load(key, to: request.path, optional: a.optional)
             r.success = true
+            if t.missingOptional { return CallOutcome("optional and not found: an empty directory left at \(request.path)") }
             return CallOutcome("to \(request.path): \(t.objects) object(s), \(t.bytes) bytes", bytes: t.bytes)
         } failed: { r.error = $0.text }
         return r
@@ -69,7 +70,7 @@ public final class ArtifactServiceHandler: Sendable {
     public func save(_ request: Artifact_SaveArtifactRequest, context: RPCContext) async throws -> Artifact_SaveArtifactResponse {
         var r = Artifact_SaveArtifactResponse()
         await run("Save", request.outputArtifact, context) { d, key in
-            guard !request.path.isEmpty else { throw ArtifactError.invalidRequest("path (the local source) is empty") }
+            try Self.checkLocalPath(request.path, "source")
             let t = try await d.save(from: request.path, to: key)
             r.success = true
             return CallOutcome("from \(request.path): \(t.objects) object(s), \(t.bytes) bytes", bytes: t.bytes)
@@ -190,6 +191,15 @@ public final class ArtifactServiceHandler: Sendable {
             fields["error"] = .string(Self.describe(error))
             Log.service.error("\(text) after \(Self.ms(took))", metadata: fields)
             failed(Failure(text: text, error: error))
+        }
+    }
+
+    /// Argo always sends an absolute local path; a relative one would resolve against the
+    /// plugin's working directory, somewhere the step never sees.
+    static func checkLocalPath(_ path: String, _ role: String) throws {
+        guard !path.isEmpty else { throw ArtifactError.invalidRequest("path (the local \(role)) is empty") }
+        guard path.hasPrefix("/") else {
+            throw ArtifactError.invalidRequest("path (the local \(role)) must be absolute, got \(Echo.quoted(path))")
         }
     }
 

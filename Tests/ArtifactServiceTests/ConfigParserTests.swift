@@ -156,6 +156,21 @@ final class ConfigParserTests: XCTestCase {
         }
     }
 
+    func testArgosSpellingsAndFieldsThatBelongElsewhere() throws {
+        let base = "endpoint: s3.amazonaws.com\nbucket: abc\nuseSDKCreds: true\n"
+        XCTAssertEqual(try parse(base + "addressingStyle: virtual-hosted").addressingStyle, .virtual)
+        XCTAssertEqual(try parse(base + "addressingStyle: virtual").addressingStyle, .virtual)
+        XCTAssertEqual(try parse(base + "addressingStyle: path").addressingStyle, .path)
+        XCTAssertNil(try parse(base + "addressingStyle: \"\"").addressingStyle)
+        XCTAssertTrue(try parse(base + "addressingStyle: virtual").yamlDescription.contains("addressingStyle: virtual-hosted"))
+        XCTAssertEqual(error(base + "addressingStyle: dns")?.field, "addressingStyle")
+        for (field, says) in [("keyFormat", "artifact repository"), ("keyPrefix", "artifact repository"), ("key", "plugin.key")] {
+            let e = error(base + "\(field): x/y")
+            XCTAssertEqual(e?.field, field)
+            XCTAssertTrue(e?.reason.contains(says) ?? false, e?.description ?? "")
+        }
+    }
+
     func testALifecycleWithoutARuleIsRefusedOrDropped() throws {
         let zero = try parse("endpoint: localhost:1\nbucket: abc\nuseSDKCreds: true\nlifecycleRule: {markInfrequentAccessAfterDays: 0, markDeletionAfterDays: 0}")
         XCTAssertNil(zero.lifecycle)

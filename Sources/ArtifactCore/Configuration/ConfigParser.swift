@@ -18,6 +18,14 @@ public struct ConfigParser: Sendable {
                                "createBucketIfNotPresent", "caSecret", "storageClass", "restoreArchived",
                                "lifecycleRule", "lifecycle"]
 
+    /// Fields of Argo's artifact types that a plugin configuration does not hold: moved over with
+    /// an `s3:` or `oss:` block, they are named with where they belong.
+    static let elsewhere = [
+        "key": "the object key is the artifact's `plugin.key`, not part of the configuration",
+        "keyFormat": "belongs to the artifact repository (`artifactRepository.plugin.keyFormat`), not to the plugin's configuration",
+        "keyPrefix": "belongs to the artifact repository (deprecated there too: use keyFormat), not to the plugin's configuration",
+    ]
+
     var names: String { schemas.map(\.name).joined(separator: ", ") }
 
     public func parse(_ text: String) throws -> PluginConfiguration {
@@ -32,7 +40,10 @@ public struct ConfigParser: Sendable {
         }
         var known = Self.commonFields + Self.remoteFields
         for s in schemas { known += s.fields.filter { !known.contains($0) } }
-        let top = try ConfigFields(node, path: "", allowed: known)
+        let top = try ConfigFields(node, path: "", allowed: known + Self.elsewhere.keys)
+        for (field, why) in Self.elsewhere where top.has(field) {
+            throw ConfigError(field, why, line: top.line(of: field))
+        }
 
         let endpoint = try top.string("endpoint").map { try Self.parseEndpoint($0, line: top.line(of: "endpoint")) }
         let schema: any StoreSchema
@@ -75,7 +86,9 @@ public struct ConfigParser: Sendable {
         c.bucket = bucket
         c.region = try top.string("region")
         c.insecure = try top.bool("insecure")
-        c.addressingStyle = try top.oneOf("addressingStyle", AddressingStyle.self)
+        if let style = try top.string("addressingStyle"), !style.isEmpty {
+            c.addressingStyle = try AddressingStyle.aliases[style.lowercased()] ?? top.oneOf("addressingStyle", AddressingStyle.self)
+        }
         c.credentials.accessKeySecret = try top.secret("accessKeySecret")
         c.credentials.secretKeySecret = try top.secret("secretKeySecret")
         c.credentials.sessionTokenSecret = try top.secret("sessionTokenSecret")

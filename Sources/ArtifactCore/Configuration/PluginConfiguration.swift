@@ -79,8 +79,14 @@ public struct Endpoint: Sendable, Hashable, CustomStringConvertible {
     }
 }
 
+/// Argo's spellings (`S3Bucket.addressingStyle`: "", `path`, `virtual-hosted`); "" (and no
+/// field) is nil, the choice by endpoint.
 public enum AddressingStyle: String, Sendable, Hashable, CaseIterable {
-    case path, virtual
+    case path
+    case virtual = "virtual-hosted"
+
+    /// `virtual`, this plugin's earlier spelling, is read as `virtual-hosted`.
+    public static let aliases = ["virtual": AddressingStyle.virtual]
 }
 
 /// How uploads are split (the transfer engine's knobs).

@@ -23,6 +23,8 @@ public struct ArtifactOperations: Sendable {
     public struct Transferred: Sendable {
         public var objects = 0
         public var bytes: Int64 = 0
+        /// An optional input artifact that does not exist: an empty directory was left instead.
+        public var missingOptional = false
     }
 
     // MARK: Save
@@ -55,6 +57,25 @@ public struct ArtifactOperations: Sendable {
     }
 
     // MARK: Load
+
+    /// `optional`: Argo's `Artifact.optional`. A missing optional artifact is not an error:
+    /// Argo's plugin client turns every error into plain text, so the executor's "optional and
+    /// not found → skip" never matches a plugin's answer. Instead an empty directory is left at
+    /// `path`: the executor's `isTarball` reads a directory as "not a tarball" and renames it
+    /// into place, and the step runs with an empty input directory where Argo's built-in
+    /// drivers leave nothing.
+    public func load(_ key: String, to path: String, optional: Bool) async throws -> Transferred {
+        do {
+            return try await load(key, to: path)
+        } catch ArtifactError.notFound(let what) where optional {
+            try await io.run {
+                try FileSystem.makeDirectories(FileSystem.parent(path))
+                if try FileSystem.kind(path) == nil { try FileSystem.makeDirectories(path) }
+            }
+            Log.service.info("optional artifact not found, left an empty directory at \(ArtifactError.printable(path)): \(what)")
+            return Transferred(missingOptional: true)
+        }
+    }
 
     public func load(_ key: String, to path: String) async throws -> Transferred {
         if let object = try await store.head(key) {
