@@ -209,3 +209,18 @@ def seaweed_proxy(seaweedfs):
     p = FaultProxy(host, int(port)).start()
     yield p
     p.stop()
+
+
+# --- Go programs built offline from Debian's packages (scripts/go/build.sh), once per session --
+
+@pytest.fixture(scope="session")
+def go_programs():
+    """scripts/go/bin: grpcgo-client (Argo's grpc-go client) and argo-s3-driver (the minio-go
+    calls of Argo's own S3 driver). A failed build fails the tests that need them."""
+    for tool, package in (("go", "golang-go"), ("protoc", "protobuf-compiler"), ("protoc-gen-go", "golang-goprotobuf-dev")):
+        require_tool(tool, package)
+    out = subprocess.run(["bash", str(REPO / "scripts" / "go" / "build.sh")], capture_output=True, text=True, timeout=600)
+    bin_dir = REPO / "scripts" / "go" / "bin"
+    if out.returncode != 0 or not (bin_dir / "grpcgo-client").exists() or not (bin_dir / "argo-s3-driver").exists():
+        pytest.fail(f"scripts/go/build.sh failed ({out.returncode}):\n{out.stdout}\n{out.stderr}", pytrace=False)
+    return bin_dir

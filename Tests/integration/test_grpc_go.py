@@ -11,8 +11,6 @@ import pytest
 from harness import REPO, random_file, require_tool, sha256_file
 
 MiB = 1 << 20
-BUILD = REPO / "scripts" / "go" / "build.sh"
-CLIENT = REPO / "scripts" / "go" / "bin" / "grpcgo-client"
 
 # Argo's own client library, built offline from Debian's packages.
 for tool, package in (("go", "golang-go"), ("protoc", "protobuf-compiler"), ("protoc-gen-go", "golang-goprotobuf-dev")):
@@ -20,12 +18,8 @@ for tool, package in (("go", "golang-go"), ("protoc", "protobuf-compiler"), ("pr
 
 
 @pytest.fixture(scope="session")
-def grpcgo():
-    """Build scripts/go/bin/grpcgo-client once per session; a failed build fails the tests."""
-    out = subprocess.run(["bash", str(BUILD)], capture_output=True, text=True, timeout=600)
-    if out.returncode != 0 or not CLIENT.exists():
-        pytest.fail(f"scripts/go/build.sh failed ({out.returncode}):\n{out.stdout}\n{out.stderr}", pytrace=False)
-    return str(CLIENT)
+def grpcgo(go_programs):
+    return str(go_programs / "grpcgo-client")
 
 
 class Result:

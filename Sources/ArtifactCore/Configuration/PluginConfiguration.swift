@@ -70,6 +70,11 @@ public struct Endpoint: Sendable, Hashable, CustomStringConvertible {
     }
     public var description: String { (scheme.map { "\($0)://" } ?? "") + host + (port.map { ":\($0)" } ?? "") }
 
+    /// The machine itself (localhost, 127.0.0.0/8, ::1): nothing crosses a network.
+    public var isLoopback: Bool {
+        host == "localhost" || host.hasSuffix(".localhost") || host.hasPrefix("127.") || host == "[::1]"
+    }
+
     /// `host` is an IP address or localhost: buckets go in the path, not the host name.
     public var isIPOrLocalhost: Bool {
         if host == "localhost" || host.hasSuffix(".localhost") { return true }

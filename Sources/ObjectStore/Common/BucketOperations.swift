@@ -29,6 +29,7 @@ extension ObjectStoreClient {
     public func headObject(_ key: String) async throws -> ObjectInfo? {
         var op = StoreOperation("HeadObject", "HEAD", key: key)
         op.accept = [404]
+        op.encryption = .data
         let r = try await send(op)
         if r.status == 404 { return nil }
         return ObjectInfo(key: key, size: Int64(r.header("Content-Length") ?? "") ?? 0,
@@ -40,6 +41,7 @@ extension ObjectStoreClient {
     public func headResponse(_ key: String) async throws -> HTTPResponse? {
         var op = StoreOperation("HeadObject", "HEAD", key: key)
         op.accept = [404]
+        op.encryption = .data
         let r = try await send(op)
         return r.status == 404 ? nil : r
     }
@@ -49,6 +51,7 @@ extension ObjectStoreClient {
     public func putObject(_ key: String, body: OutgoingBody, checks: RequestChecks = .none, extraHeaders: [(String, String)] = [],
                           verify: (@Sendable (HTTPResponse) throws -> Void)? = nil) async throws -> HTTPResponse {
         var op = StoreOperation("PutObject", "PUT", key: key)
+        op.encryption = .write
         op.body = body
         op.headers = extraHeaders + [("Content-Length", String(body.length))] + checks.headers
         op.payloadHash = checks.payloadHash
@@ -66,6 +69,7 @@ extension ObjectStoreClient {
     /// Streamed GET of the object or of a range; `ifMatch` guards against a new version.
     public func getStream(_ key: String, range: ByteRange? = nil, ifMatch: String?, segment: Int) async throws -> HTTPStreamingResponse {
         var op = StoreOperation("GetObject", "GET", key: key)
+        op.encryption = .data
         if let range {
             op.headers.append(("Range", "bytes=\(range.offset)-" + (range.length.map { String(range.offset + $0 - 1) } ?? "")))
         }
@@ -140,6 +144,7 @@ extension ObjectStoreClient {
 
     public func createMultipartUpload(_ key: String, extraHeaders: [(String, String)] = []) async throws -> String {
         var op = StoreOperation("CreateMultipartUpload", "POST", key: key)
+        op.encryption = .write
         op.query = [("uploads", "")]
         op.headers = extraHeaders
         op.payloadHash = SigV4Signer.emptyPayloadHash
@@ -156,6 +161,7 @@ extension ObjectStoreClient {
     public func uploadPart(_ key: String, uploadID: String, partNumber: Int, body: OutgoingBody, checks: RequestChecks,
                            retriesDamaged: Bool = true, verify: (@Sendable (HTTPResponse) throws -> Void)? = nil) async throws -> HTTPResponse {
         var op = StoreOperation("UploadPart", "PUT", key: key)
+        op.encryption = .data
         op.query = [("partNumber", String(partNumber)), ("uploadId", uploadID)]
         op.body = body
         op.headers = [("Content-Length", String(body.length))] + checks.headers
@@ -276,6 +282,7 @@ extension ObjectStoreClient {
     public func restoreState(_ key: String) async throws -> RestoreState {
         var op = StoreOperation("HeadObject", "HEAD", key: key)
         op.accept = [404]
+        op.encryption = .data
         let r = try await send(op)
         if r.status == 404 { return .gone }
         guard let state = r.header("\(meta)restore") else { return .pending }

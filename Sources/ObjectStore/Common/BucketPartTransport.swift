@@ -22,14 +22,25 @@ struct BucketPartTransport: PartTransport {
 
     func putObject(_ key: String, body: OutgoingBody, checksums: PartChecksums) async throws {
         let (wire, what) = (integrity.wire, locate(key))
+        let r: HTTPResponse
         do {
-            _ = try await client.putObject(key, body: body, checks: wire.requestChecks(checksums),
+            r = try await client.putObject(key, body: body, checks: wire.requestChecks(checksums),
                                            extraHeaders: objectHeaders, verify: { try wire.verify($0, checksums, what: what) })
         } catch let e as IntegrityMismatch {
             // Damaged on every attempt: remove it rather than leave it looking complete.
             await Cleanup.run("remove the damaged object \(what)") { try await client.deleteObject(key) }
             throw ArtifactError.corrupted(e.message)
         }
+        try await checkEncryption(r, key)
+    }
+
+    /// The store's answer for a new object must report the encryption asked for; an object it
+    /// wrote otherwise is removed (never a silent plaintext object).
+    func checkEncryption(_ r: HTTPResponse, _ key: String) async throws {
+        guard let encryption = client.encryption, let reported = encryption.mismatch(r) else { return }
+        await Cleanup.run("remove the object written without encryption \(locate(key))") { try await client.deleteObject(key) }
+        throw EncryptionNotApplied(location: locate(key), asked: encryption.summary, reported: reported,
+                                   outcome: "the object it wrote was removed")
     }
 
     func createUpload(_ key: String) async throws -> NewUpload {
@@ -87,6 +98,11 @@ struct BucketPartTransport: PartTransport {
             // A completed object that fails its checks is removed rather than left looking complete.
             await Cleanup.run("remove the damaged object \(locate(key))") { try await client.deleteObject(key) }
             throw error
+        }
+        // A completion's answer says nothing of encryption on every store (RGW 16's has no
+        // headers): the finished object's HEAD does.
+        if client.encryption != nil, let head = try await client.headResponse(key) {
+            try await checkEncryption(head, key)
         }
     }
 

@@ -19,14 +19,19 @@ public final class ObjectStore: ArtifactStore {
     let retry: RetryStrategy
     let objectHeaders: [(String, String)]
     let environment: StoreEnvironment
+    /// Server-side encryption the configuration asks for (nil: the bucket's own default).
+    let encryption: (any ServerSideEncryption)?
+    private let encryptionConfirmed = Locked(false)
     private let prepared = Locked<ObjectStoreClient?>(nil)
     private let preparing = SingleFlight<Int, ObjectStoreClient>()
     private let retentionApplied = Locked(Set<String>())
 
     public var displayName: String { "\(dialect.locationScheme)://\(address.bucket)" }
 
-    public init(configuration c: PluginConfiguration, dialect: any StoreDialect, credentials: CredentialProvider, environment: StoreEnvironment) {
+    public init(configuration c: PluginConfiguration, dialect: any StoreDialect, credentials: CredentialProvider,
+                encryption: (any ServerSideEncryption)? = nil, environment: StoreEnvironment) {
         configuration = c
+        self.encryption = encryption
         self.dialect = dialect
         address = BucketAddress(endpoint: c.endpoint!, bucket: c.bucket!, insecure: c.insecure, style: c.addressingStyle)
         self.credentials = credentials
@@ -61,7 +66,7 @@ public final class ObjectStore: ArtifactStore {
             }
         }
         let client = ObjectStoreClient(address: address, dialect: dialect, credentials: credentials, transport: transport,
-                                       retry: retry, http: environment.http, io: environment.io)
+                                       retry: retry, encryption: encryption, http: environment.http, io: environment.io)
         if configuration.createBucketIfNotPresent, try await !client.bucketExists() {
             try await client.createBucket(region: configuration.region)
             Log.store.info("created bucket \(displayName)")
@@ -113,11 +118,32 @@ public final class ObjectStore: ArtifactStore {
     // MARK: uploads
 
     public func upload(file path: String, to key: String) async throws {
+        try await confirmEncryption(near: key)
         _ = try await uploader().upload(file: path, to: key)
     }
 
     public func upload(stream: ByteChunkSource, to key: String) async throws -> Int64 {
-        try await uploader().upload(stream: stream, to: key)
+        try await confirmEncryption(near: key)
+        return try await uploader().upload(stream: stream, to: key)
+    }
+
+    /// Before a store's first upload: an empty probe object beside the key, written with the
+    /// encryption asked for, must come back reporting it (then it is removed). A store that
+    /// ignores the request fails the Save before anything at the key is overwritten; every
+    /// upload's own answer is checked as well (`BucketPartTransport`).
+    func confirmEncryption(near key: String) async throws {
+        guard let encryption, !encryptionConfirmed.withLock({ $0 }) else { return }
+        let client = try await client()
+        let probe = key + ".argo-sse-probe-" + String(UInt64.random(in: 0...UInt64.max), radix: 16)
+        let r = try await client.putObject(probe, body: .none, extraHeaders: objectHeaders)
+        await Cleanup.run("remove the encryption probe \(locate(probe))", logger: Log.store) { try await client.deleteObject(probe) }
+        if let reported = encryption.mismatch(r) {
+            throw EncryptionNotApplied(location: locate(key), asked: encryption.summary, reported: reported,
+                                       outcome: "nothing was written there (an empty probe object showed it, and was removed)")
+        }
+        if encryptionConfirmed.withLock({ c in defer { c = true }; return !c }) {
+            Log.store.info("\(displayName): the store applies \(encryption.summary)")
+        }
     }
 
     /// Small files in flight at once in a directory Save: the HTTP client's connections per host.
@@ -126,6 +152,7 @@ public final class ObjectStore: ArtifactStore {
     /// Files go up concurrently; if any fails, the objects this Save created are deleted again
     /// (objects that existed before are never touched by the clean-up).
     public func uploadDirectory(_ files: [LocalFile], to key: String) async throws {
+        try await confirmEncryption(near: key)
         let client = try await client()
         let prefix = key + "/"
         let existing = Set(try await client.listAll(prefix: prefix).map(\.key))

@@ -29,6 +29,8 @@ public struct StoreOperation: Sendable {
     public var retriesDamaged = true
     /// Checks a 2xx answer against what was sent; an `IntegrityMismatch` sends the request again.
     public var verify: (@Sendable (HTTPResponse) throws -> Void)?
+    /// Which server-side encryption headers the request carries.
+    public var encryption: EncryptionRole = .none
 
     public init(_ name: String, _ method: String, key: String? = nil) {
         self.name = name
@@ -48,11 +50,15 @@ public final class ObjectStoreClient: Sendable {
     public let credentials: CredentialProvider
     public let transport: HTTPTransportOptions
     public let retry: RetryStrategy
+    /// The store's server-side encryption, when the configuration asks for one.
+    public let encryption: (any ServerSideEncryption)?
     let http: any HTTPTransport
     let io: IOPool
 
     public init(address: BucketAddress, dialect: any StoreDialect, credentials: CredentialProvider,
-                transport: HTTPTransportOptions, retry: RetryStrategy, http: any HTTPTransport = HTTPClient.shared, io: IOPool = .shared) {
+                transport: HTTPTransportOptions, retry: RetryStrategy, encryption: (any ServerSideEncryption)? = nil,
+                http: any HTTPTransport = HTTPClient.shared, io: IOPool = .shared) {
+        self.encryption = encryption
         self.address = address
         self.dialect = dialect
         self.credentials = credentials
@@ -101,6 +107,10 @@ public final class ObjectStoreClient: Sendable {
 
     /// The one retry loop.
     private func retrying<T>(_ op: StoreOperation, _ attemptOnce: (HTTPRequest) async throws -> Result<T, StoreError>) async throws -> T {
+        var op = op
+        if let encryption, op.encryption != .none, let key = op.key {
+            op.headers += try await encryption.headers(op.encryption, key: key)
+        }
         var attempt = 1
         while true {
             try Task.checkCancellation()

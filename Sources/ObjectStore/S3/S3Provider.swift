@@ -1,4 +1,6 @@
 import ArtifactCore
+import Kubernetes
+import PluginSupport
 import StoreRuntime
 
 /// Any S3-compatible store: its own configuration fields and its factory.
@@ -15,19 +17,43 @@ public struct S3Provider: StoreProvider {
     public func claims(_ fields: ConfigFields, endpoint: Endpoint?) -> Bool { endpoint != nil }
 
     public func parse(_ fields: ConfigFields, into c: inout PluginConfiguration) throws -> any StoreSettings {
-        if fields.has("encryptionOptions") {
-            throw ConfigError("encryptionOptions", "server-side encryption options are not supported by this plugin yet; use the bucket's default encryption",
-                              line: fields.line(of: "encryptionOptions"))
+        var s = S3Settings(roleARN: try fields.string("roleARN"))
+        if let e = try fields.mapping("encryptionOptions", allowed: ["enableEncryption", "kmsKeyId", "kmsEncryptionContext", "serverSideCustomerKeySecret"]) {
+            s.encryption = try S3EncryptionOptions.parse(e, endpoint: c.endpoint!, insecure: c.insecure)
         }
-        return S3Settings(roleARN: try fields.string("roleARN"))
+        return s
     }
 
     public func makeStore(_ c: PluginConfiguration, environment: StoreEnvironment) throws -> any ArtifactStore {
         let region = c.region ?? Self.regionFromEndpoint(c.endpoint!.host) ?? "us-east-1"
+        let settings = c.storeSettings(S3Settings.self) ?? S3Settings()
         return ObjectStore(configuration: c, dialect: S3Dialect(region: region),
-                           credentials: try S3Credentials.provider(c, settings: c.storeSettings(S3Settings.self) ?? S3Settings(),
-                                                                   environment: environment),
+                           credentials: try S3Credentials.provider(c, settings: settings, environment: environment),
+                           encryption: Self.encryption(settings.encryption, bucket: c.bucket!, environment: environment),
                            environment: environment)
+    }
+
+    /// The encryption Argo's driver would apply for these options (none unless enabled).
+    static func encryption(_ o: S3EncryptionOptions?, bucket: String, environment: StoreEnvironment) -> (any ServerSideEncryption)? {
+        guard let o else { return nil }
+        guard let mode = o.mode else {
+            if o.kmsKeyID != nil || o.customerKeySecret != nil {
+                Log.store.warning("encryptionOptions of bucket \(bucket) name a key but not enableEncryption: true; as Argo's S3 driver, nothing is encrypted")
+            }
+            return nil
+        }
+        var keys: CustomerKeys?
+        if case .customerKey(let ref) = mode {
+            let kubernetes = environment.kubernetes
+            keys = CustomerKeys(bucket: bucket, budget: environment.budget, io: environment.io) {
+                do {
+                    return Array(try await kubernetes.client().secretValue(ref).utf8)
+                } catch let e as KubernetesError {
+                    throw CredentialError(message: "cannot read serverSideCustomerKeySecret: \(e.message)")
+                }
+            }
+        }
+        return S3ServerSideEncryption(mode: mode, customerKeys: keys)
     }
 
     /// `s3.us-west-2.amazonaws.com`, `s3-us-west-2.amazonaws.com`, `bucket.s3.eu-central-1.amazonaws.com`.
@@ -46,10 +72,15 @@ public struct S3Provider: StoreProvider {
 public struct S3Settings: StoreSettings {
     /// The role to assume with the web-identity token (Argo's `roleARN`; overrides AWS_ROLE_ARN).
     public var roleARN: String?
+    /// Argo's `encryptionOptions`, as written.
+    public var encryption: S3EncryptionOptions?
 
-    public init(roleARN: String? = nil) {
+    public init(roleARN: String? = nil, encryption: S3EncryptionOptions? = nil) {
         self.roleARN = roleARN
+        self.encryption = encryption
     }
 
-    public var yamlFields: [(String, String?)] { [("roleARN", roleARN.map(YAMLScalar.quote))] }
+    public var yamlFields: [(String, String?)] {
+        [("roleARN", roleARN.map(YAMLScalar.quote)), ("encryptionOptions", encryption?.yaml)]
+    }
 }

@@ -1,0 +1,172 @@
+"""Server-side encryption as Argo's `encryptionOptions` asks for it, on a real Ceph RGW 16:
+SSE-C (the customer key derived per object as Argo's S3 driver derives it), SSE-KMS (RGW's
+testing KMS), and SSE-S3, which RGW 16 accepts and then stores in plaintext: the plugin says so
+and leaves no object. Every transfer kind works on encrypted objects."""
+import base64
+import hashlib
+import os
+import subprocess
+
+import botocore.exceptions
+import grpc
+import pytest
+
+from conftest import KMS_KEY_IDS
+from harness import REPO, MiB, Plugin, artifact, pattern_file, pb, sha256_file
+from doubles.k8s_api_double import KubernetesAPIDouble
+
+SSEC_SECRET = "argo-sse-c-password: not a key, a passphrase"
+
+
+@pytest.fixture
+def k8s(tmp_path):
+    d = KubernetesAPIDouble(tmp_path / "k8s").start()
+    d.secrets["sse"] = {"customer-key": SSEC_SECRET}
+    yield d
+    d.stop()
+
+
+@pytest.fixture(autouse=True)
+def _argo_driver(go_programs):
+    """Argo's S3 driver (its minio-go calls) is the reference for SSE-C keys."""
+
+
+@pytest.fixture
+def plugin(tmp_path, s3_env, k8s):
+    p = Plugin(workdir=tmp_path / "plugin", env=dict(s3_env, **k8s.env())).start()
+    yield p
+    p.stop()
+
+
+def ssec_config(rgw, bucket, extra=""):
+    return rgw.config(bucket, extra="encryptionOptions:\n  enableEncryption: true\n"
+                                    "  serverSideCustomerKeySecret: {name: sse, key: customer-key}\n" + extra)
+
+
+def kms_config(rgw, bucket, extra=""):
+    return rgw.config(bucket, extra=f"encryptionOptions:\n  enableEncryption: true\n  kmsKeyId: {KMS_KEY_IDS[0]}\n"
+                                    "  kmsEncryptionContext: '{\"team\": \"data\"}'\n" + extra)
+
+
+def argo_ssec_key(bucket, key):
+    """minio-go's DefaultPBKDF, which Argo's S3 driver uses: Argon2id(secret, bucket + key),
+    computed here with the Go program built from Debian's minio-go (scripts/go/bin/argo-s3-driver)."""
+    out = subprocess.run([str(REPO / "scripts/go/bin/argo-s3-driver"), "ssec-key", SSEC_SECRET, bucket + key],
+                         capture_output=True, text=True, check=True)
+    return base64.b64decode(out.stdout.strip())
+
+
+def ssec_args(bucket, key):
+    k = argo_ssec_key(bucket, key)
+    return {"SSECustomerAlgorithm": "AES256", "SSECustomerKey": k}
+
+
+def save(stub, path, key, cfg):
+    return stub.Save(pb.SaveArtifactRequest(path=str(path), output_artifact=artifact(key, cfg)), timeout=300)
+
+
+def load(stub, path, key, cfg):
+    return stub.Load(pb.LoadArtifactRequest(path=str(path), input_artifact=artifact(key, cfg)), timeout=300)
+
+
+def test_ssec_round_trips_and_the_data_really_is_encrypted(rgw, bucket, plugin, tmp_path):
+    cfg = ssec_config(rgw, bucket, "multipart: {threshold: 5Mi, partSize: 5Mi}\nload: {partSize: 4Mi}\n")
+    stub = plugin.stub()
+    small, big = pattern_file(tmp_path / "small", 100_000), pattern_file(tmp_path / "big", 23 * MiB, seed=3)
+    for src, key in ((small, "wf/small"), (big, "wf/big")):
+        r = save(stub, src, key, cfg)
+        assert r.success, r.error
+        s3 = rgw.boto3()
+        # Without the key the store refuses to read it: the data is encrypted at rest.
+        with pytest.raises(botocore.exceptions.ClientError) as e:
+            s3.get_object(Bucket=bucket, Key=key)
+        assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+        # With the key Argo's own driver would derive, it reads back as saved.
+        head = s3.head_object(Bucket=bucket, Key=key, **ssec_args(bucket, key))
+        assert head["SSECustomerAlgorithm"] == "AES256"
+        body = s3.get_object(Bucket=bucket, Key=key, **ssec_args(bucket, key))["Body"].read()
+        assert hashlib.sha256(body).hexdigest() == sha256_file(src)
+        # Load (ranged, parallel), OpenStream
+        dest = tmp_path / (key.replace("/", "_") + ".back")
+        r = load(stub, dest, key, cfg)
+        assert r.success, r.error
+        assert sha256_file(dest) == sha256_file(src)
+        h = hashlib.sha256()
+        for m in stub.OpenStream(pb.OpenStreamRequest(artifact=artifact(key, cfg)), timeout=300):
+            h.update(m.data)
+        assert h.hexdigest() == sha256_file(src)
+    assert SSEC_SECRET not in plugin.log()
+
+
+def test_ssec_objects_written_by_argos_driver_load_and_the_reverse(rgw, bucket, plugin, tmp_path):
+    """Argo's S3 driver (its minio-go calls) with the same Secret value: each reads what the
+    other wrote."""
+    cfg = ssec_config(rgw, bucket)
+    src = pattern_file(tmp_path / "argo", 3 * MiB, seed=7)
+    env = dict(os.environ, S3_ENDPOINT=rgw.hostport, S3_BUCKET=bucket, SSEC_SECRET=SSEC_SECRET,
+               AWS_ACCESS_KEY_ID=rgw_access(), AWS_SECRET_ACCESS_KEY=rgw_secret())
+    driver = str(REPO / "scripts/go/bin/argo-s3-driver")
+    subprocess.run([driver, "put", str(src), "by-argo"], env=env, check=True, capture_output=True)
+    r = load(plugin.stub(), tmp_path / "by-argo.back", "by-argo", cfg)
+    assert r.success, r.error
+    assert sha256_file(tmp_path / "by-argo.back") == sha256_file(src)
+    assert save(plugin.stub(), src, "by-plugin", cfg).success
+    subprocess.run([driver, "get", "by-plugin", str(tmp_path / "by-plugin.back")], env=env, check=True, capture_output=True)
+    assert sha256_file(tmp_path / "by-plugin.back") == sha256_file(src)
+
+
+def rgw_access():
+    from conftest import S3_ACCESS_KEY
+    return S3_ACCESS_KEY
+
+
+def rgw_secret():
+    from conftest import S3_SECRET_KEY
+    return S3_SECRET_KEY
+
+
+def test_sse_kms_multipart_stream_and_load(rgw, bucket, plugin, tmp_path):
+    cfg = kms_config(rgw, bucket, "multipart: {threshold: 5Mi, partSize: 5Mi}\n")
+    stub = plugin.stub()
+    src = pattern_file(tmp_path / "big", 12 * MiB, seed=5)
+    assert save(stub, src, "kms/big", cfg).success
+    head = rgw.boto3().head_object(Bucket=bucket, Key="kms/big")
+    assert head["ServerSideEncryption"] == "aws:kms" and head["SSEKMSKeyId"] == KMS_KEY_IDS[0]
+    # SaveStream (parts buffered, each sent as it fills)
+    def chunks():
+        yield pb.SaveStreamArtifactRequest(output_artifact=artifact("kms/stream", cfg))
+        with open(src, "rb") as f:
+            for c in iter(lambda: f.read(2 * MiB), b""):
+                yield pb.SaveStreamArtifactRequest(chunk=c)
+    assert stub.SaveStream(chunks(), timeout=300).success
+    assert rgw.boto3().head_object(Bucket=bucket, Key="kms/stream")["ServerSideEncryption"] == "aws:kms"
+    r = load(stub, tmp_path / "back", "kms/stream", cfg)
+    assert r.success and sha256_file(tmp_path / "back") == sha256_file(src)
+
+
+def test_sse_s3_ignored_by_the_store_fails_the_save_and_leaves_nothing(rgw, bucket, plugin, tmp_path):
+    """RGW 16 accepts x-amz-server-side-encryption: AES256 and stores plaintext (it says nothing
+    of it in its answers): the Save fails saying so, and an older object at the key survives."""
+    s3 = rgw.boto3()
+    s3.put_object(Bucket=bucket, Key="keep/me", Body=b"older version")
+    cfg = rgw.config(bucket, extra="encryptionOptions: {enableEncryption: true}\n")
+    src = pattern_file(tmp_path / "f", 1000)
+    r = save(plugin.stub(), src, "keep/me", cfg)
+    assert not r.success
+    assert "ignored server-side encryption" in r.error and "SSE-S3" in r.error and "no encryption" in r.error, r.error
+    assert s3.get_object(Bucket=bucket, Key="keep/me")["Body"].read() == b"older version"
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket).get("Contents", [])]
+    assert keys == ["keep/me"], keys
+
+
+def test_a_kms_key_the_store_does_not_know_is_named(rgw, bucket, plugin, tmp_path):
+    cfg = rgw.config(bucket, extra="encryptionOptions: {enableEncryption: true, kmsKeyId: no-such-key}\n")
+    r = save(plugin.stub(), pattern_file(tmp_path / "f", 10), "k", cfg)
+    assert not r.success and "no-such-key" in r.error, r.error
+
+
+def test_without_enable_encryption_nothing_is_encrypted_as_in_argo(rgw, bucket, plugin, tmp_path):
+    cfg = rgw.config(bucket, extra=f"encryptionOptions: {{kmsKeyId: {KMS_KEY_IDS[0]}}}\n")
+    assert save(plugin.stub(), pattern_file(tmp_path / "f", 10), "plain", cfg).success
+    assert "ServerSideEncryption" not in rgw.boto3().head_object(Bucket=bucket, Key="plain")
+    assert "nothing is encrypted" in plugin.log()
