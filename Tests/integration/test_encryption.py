@@ -170,3 +170,69 @@ def test_without_enable_encryption_nothing_is_encrypted_as_in_argo(rgw, bucket, 
     assert save(plugin.stub(), pattern_file(tmp_path / "f", 10), "plain", cfg).success
     assert "ServerSideEncryption" not in rgw.boto3().head_object(Bucket=bucket, Key="plain")
     assert "nothing is encrypted" in plugin.log()
+
+
+# --- OSS, on the OSS double (it checks the encryption headers as OSS does and reports them) -----
+
+@pytest.fixture
+def oss():
+    from doubles.oss_double import OSSDouble
+    d = OSSDouble(bucket="argo-artifacts", region="cn-hangzhou").start()
+    yield d
+    d.stop()
+
+
+def oss_plugin(oss, tmp_path):
+    return Plugin(workdir=tmp_path / "oss-plugin", env={"ALIBABA_CLOUD_ACCESS_KEY_ID": oss.access_key,
+                                                        "ALIBABA_CLOUD_ACCESS_KEY_SECRET": oss.secret_key}).start()
+
+
+def oss_config(oss, extra):
+    return (f"provider: oss\nendpoint: http://{oss.endpoint}\nbucket: {oss.bucket}\nregion: {oss.region}\nuseSDKCreds: true\n"
+            f"multipart: {{threshold: 1Mi, partSize: 256Ki}}\n{extra}")
+
+
+@pytest.mark.parametrize("options, alg, key_id", [
+    ("{enableEncryption: true}", "AES256", None),
+    ("{enableEncryption: true, kmsKeyId: key-1234}", "KMS", "key-1234"),
+])
+def test_oss_encryption_headers_on_every_write(oss, tmp_path, options, alg, key_id):
+    p = oss_plugin(oss, tmp_path)
+    try:
+        cfg = oss_config(oss, f"encryptionOptions: {options}\n")
+        stub = p.stub()
+        for size, key in ((1000, "small"), (3 * MiB + 5, "big")):
+            src = pattern_file(tmp_path / key, size)
+            r = save(stub, src, key, cfg)
+            assert r.success, r.error
+            assert oss.get(key) == src.read_bytes()
+            back = tmp_path / (key + ".back")
+            assert load(stub, back, key, cfg).success and back.read_bytes() == src.read_bytes()
+        writes = oss.sse_requests
+        assert writes and all(a == alg and k == key_id for op, a, k in writes), writes
+        assert {op for op, _, _ in writes} >= {"PutObject", "InitiateMultipartUpload"}
+    finally:
+        p.stop()
+
+
+def test_oss_that_ignores_encryption_fails_the_save(oss, tmp_path):
+    oss.ignore_encryption = True
+    oss.put("keep", b"older")
+    p = oss_plugin(oss, tmp_path)
+    try:
+        r = save(p.stub(), pattern_file(tmp_path / "f", 10), "keep", oss_config(oss, "encryptionOptions: {enableEncryption: true}\n"))
+        assert not r.success and "ignored server-side encryption" in r.error, r.error
+        assert oss.get("keep") == b"older" and sorted(oss.objects()) == ["keep"]
+    finally:
+        p.stop()
+
+
+def test_oss_refuses_options_it_does_not_have(oss, tmp_path):
+    p = oss_plugin(oss, tmp_path)
+    try:
+        for extra, field in (("encryptionOptions: {enableEncryption: true, kmsEncryptionContext: '{}'}\n", "kmsEncryptionContext"),
+                             ("encryptionOptions: {enableEncryption: true, serverSideCustomerKeySecret: {name: a, key: b}}\n", "serverSideCustomerKeySecret")):
+            r = save(p.stub(), pattern_file(tmp_path / "f", 10), "k", oss_config(oss, extra))
+            assert not r.success and field in r.error and "OSS has no such encryption option" in r.error, r.error
+    finally:
+        p.stop()

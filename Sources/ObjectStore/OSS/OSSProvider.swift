@@ -9,7 +9,7 @@ public struct OSSProvider: StoreProvider {
     public let name = "oss"
     public let isRemote = true
     public let summary = "stores objects in an OSS bucket"
-    public let fields = ["securityToken"]
+    public let fields = ["securityToken", "encryptionOptions"]
     public let checksums: [MultipartSettings.ChecksumKind] = [.auto, .md5, .crc64, .none]
     static let storageClasses = ["Standard", "IA", "Archive", "ColdArchive", "DeepColdArchive"]
 
@@ -26,17 +26,35 @@ public struct OSSProvider: StoreProvider {
             }
             c.storageClass = canonical
         }
-        return OSSSettings(securityToken: try fields.string("securityToken"))
+        var s = OSSSettings(securityToken: try fields.string("securityToken"))
+        if let e = try fields.mapping("encryptionOptions", allowed: ["enableEncryption", "kmsKeyId", "kmsEncryptionContext", "serverSideCustomerKeySecret"]) {
+            for unsupported in ["kmsEncryptionContext", "serverSideCustomerKeySecret"] where e.has(unsupported) {
+                throw ConfigError("encryptionOptions.\(unsupported)", "OSS has no such encryption option (it takes enableEncryption and kmsKeyId)",
+                                  line: e.line(of: unsupported))
+            }
+            let enabled = try e.bool("enableEncryption") ?? false
+            let keyID = try e.string("kmsKeyId").flatMap { $0.isEmpty ? nil : $0 }
+            s.encryption = OSSEncryption(enabled: enabled, kmsKeyID: keyID)
+        }
+        return s
     }
 
     public func makeStore(_ c: PluginConfiguration, environment: StoreEnvironment) throws -> any ArtifactStore {
         guard let region = c.region ?? Self.regionFromEndpoint(c.endpoint!.host) else {
             throw ConfigError("region", "cannot be derived from endpoint \(c.endpoint!); set it (e.g. region: cn-hangzhou)")
         }
+        let settings = c.storeSettings(OSSSettings.self) ?? OSSSettings()
+        var encryption: (any ServerSideEncryption)?
+        if let e = settings.encryption {
+            if e.enabled {
+                encryption = e
+            } else if e.kmsKeyID != nil {
+                Log.store.warning("encryptionOptions of bucket \(c.bucket!) name a KMS key but not enableEncryption: true; nothing is encrypted")
+            }
+        }
         return ObjectStore(configuration: c, dialect: OSSDialect(region: region),
-                           credentials: try OSSCredentials.provider(c, settings: c.storeSettings(OSSSettings.self) ?? OSSSettings(),
-                                                                    environment: environment),
-                           environment: environment)
+                           credentials: try OSSCredentials.provider(c, settings: settings, environment: environment),
+                           encryption: encryption, environment: environment)
     }
 
     /// `oss-cn-hangzhou.aliyuncs.com`, `oss-cn-hangzhou-internal.aliyuncs.com`,
@@ -59,10 +77,17 @@ public struct OSSProvider: StoreProvider {
 public struct OSSSettings: StoreSettings {
     /// An STS token given inline (Argo's OSS `securityToken`): printed only as `<hidden>`.
     public var securityToken: String?
+    /// `encryptionOptions` (this plugin's; Argo's OSS type has none), in S3's spelling.
+    public var encryption: OSSEncryption?
 
-    public init(securityToken: String? = nil) {
+    public init(securityToken: String? = nil, encryption: OSSEncryption? = nil) {
         self.securityToken = securityToken
+        self.encryption = encryption
     }
 
-    public var yamlFields: [(String, String?)] { [("securityToken", securityToken.map { _ in "<hidden>" })] }
+    public var yamlFields: [(String, String?)] {
+        [("securityToken", securityToken.map { _ in "<hidden>" }),
+         ("encryptionOptions", encryption.map { e in
+             "{enableEncryption: \(e.enabled)" + (e.kmsKeyID.map { ", kmsKeyId: \(YAMLScalar.quote($0))" } ?? "") + "}" })]
+    }
 }

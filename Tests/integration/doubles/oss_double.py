@@ -85,6 +85,7 @@ class _Object:
         self.content_type = content_type
         self.meta = dict(meta or {})
         self.object_type = object_type
+        self.sse = {}                    # x-oss-server-side-encryption[-key-id] as stored
         self.restore_started = None      # time the current restore was requested
         self.restore_days = 1
 
@@ -108,6 +109,7 @@ class _Upload:
     def __init__(self, key, upload_id, storage_class, content_type, meta):
         self.key, self.upload_id = key, upload_id
         self.storage_class, self.content_type, self.meta = storage_class, content_type, meta
+        self.sse = {}
         self.initiated = time.time()
         self.parts = {}                  # number -> (data, etag, crc64, last_modified)
 
@@ -170,6 +172,8 @@ class OSSDouble:
         self.requests = []               # [{"method","path","query","op","status","headers"}]
         self.corrupt_next_part = False   # flip a byte of the next UploadPart as stored
         self.corrupt_next_put = False    # same for the next PutObject
+        self.ignore_encryption = False   # take SSE headers, store plaintext, report nothing
+        self.sse_requests = []           # (op, x-oss-server-side-encryption, key id) of each write
         self._faults = []
         self._server = None
         self._thread = None
@@ -534,6 +538,7 @@ class OSSDouble:
         if fn is None:
             raise OSSError(501, "NotImplemented", "OSSDouble does not implement %s %s." % (method, target))
         ctx = _Ctx(method, bucket, key, q, headers, body, host)
+        ctx.op = op
         if op not in ("ListBuckets", "PutBucket"):
             with self.lock:
                 ctx.b = self.buckets.get(bucket)
@@ -564,6 +569,31 @@ class OSSDouble:
         if sc not in STORAGE_CLASSES:
             raise OSSError(400, "InvalidArgument", "Invalid storage class: %r." % sc)
         return sc
+
+    def _sse(self, ctx):
+        """OSS server-side encryption headers of a write, checked as OSS does: AES256, SM4 or KMS;
+        a key id only with KMS. Returned as the headers the object reports back. With
+        `ignore_encryption` set the double stores plaintext and says nothing, as a store that
+        ignores the request would."""
+        alg = ctx.headers.get("x-oss-server-side-encryption")
+        key_id = ctx.headers.get("x-oss-server-side-encryption-key-id")
+        self.sse_requests.append((ctx.op, alg, key_id))
+        if alg is None:
+            if key_id is not None:
+                raise OSSError(400, "InvalidArgument", "x-oss-server-side-encryption-key-id needs "
+                               "x-oss-server-side-encryption: KMS.")
+            return {}
+        if alg not in ("AES256", "SM4", "KMS"):
+            raise OSSError(400, "InvalidEncryptionAlgorithmError", "The Encryption request you specified is not "
+                           "valid. Supported value: AES256/KMS/SM4.")
+        if key_id is not None and alg != "KMS":
+            raise OSSError(400, "InvalidArgument", "x-oss-server-side-encryption-key-id is only valid with KMS.")
+        if self.ignore_encryption:
+            return {}
+        out = {"x-oss-server-side-encryption": alg}
+        if alg == "KMS":
+            out["x-oss-server-side-encryption-key-id"] = key_id or "default-kms-key-of-the-double"
+        return out
 
     @staticmethod
     def _meta(ctx):
@@ -596,6 +626,7 @@ class OSSDouble:
              "x-oss-hash-crc64ecma": str(o.crc64), "x-oss-object-type": o.object_type,
              "x-oss-storage-class": o.storage_class, "Accept-Ranges": "bytes"}
         h.update(o.meta)
+        h.update(o.sse)
         if o.storage_class in ARCHIVE_CLASSES:
             st = o.restore_state(self.restore_seconds)
             if st == "ongoing":
@@ -843,9 +874,10 @@ class OSSDouble:
             data = _flip(data)
         o = _Object(data, self._storage_class(ctx), ctx.headers.get("content-type", "application/octet-stream"),
                     self._meta(ctx))
+        o.sse = self._sse(ctx)
         ctx.b.objects[ctx.key] = o
-        return 200, {"ETag": o.etag, "x-oss-hash-crc64ecma": str(o.crc64),
-                     "Content-MD5": o.content_md5}, b""
+        return 200, dict({"ETag": o.etag, "x-oss-hash-crc64ecma": str(o.crc64),
+                          "Content-MD5": o.content_md5}, **o.sse), b""
 
     def _op_GetObject(self, ctx):
         o = self._object(ctx)
@@ -918,6 +950,7 @@ class OSSDouble:
         uid = uuid.uuid4().hex.upper()
         ctx.b.uploads[uid] = _Upload(ctx.key, uid, self._storage_class(ctx),
                                      ctx.headers.get("content-type", "application/octet-stream"), self._meta(ctx))
+        ctx.b.uploads[uid].sse = self._sse(ctx)
         children = []
         if ctx.q.get("encoding-type") == "url":
             children.append(("EncodingType", "url"))
@@ -945,8 +978,8 @@ class OSSDouble:
         etag = md5_etag(data)
         c = crc64(data)
         u.parts[n] = (data, etag, c, time.time())
-        return 200, {"ETag": etag, "x-oss-hash-crc64ecma": str(c),
-                     "Content-MD5": base64.b64encode(hashlib.md5(data).digest()).decode()}, b""
+        return 200, dict({"ETag": etag, "x-oss-hash-crc64ecma": str(c),
+                          "Content-MD5": base64.b64encode(hashlib.md5(data).digest()).decode()}, **u.sse), b""
 
     def _op_CompleteMultipartUpload(self, ctx):
         u = self._upload(ctx)
@@ -989,6 +1022,7 @@ class OSSDouble:
         data = b"".join(u.parts[n][0] for n in chosen)
         digest = hashlib.md5(b"".join(bytes.fromhex(u.parts[n][1].strip('"')) for n in chosen)).hexdigest().upper()
         o = _Object(data, u.storage_class, u.content_type, u.meta, '"%s-%d"' % (digest, len(chosen)), "Multipart")
+        o.sse = u.sse
         ctx.b.objects[ctx.key] = o
         del ctx.b.uploads[u.upload_id]
         children = []
@@ -996,8 +1030,8 @@ class OSSDouble:
             children.append(("EncodingType", "url"))
         children += [("Location", "http://%s/%s/%s" % (self.endpoint, ctx.bucket, quote(ctx.key))),
                      ("Bucket", ctx.bucket), ("Key", self._enc(ctx, ctx.key)), ("ETag", o.etag)]
-        return 200, {"ETag": o.etag, "x-oss-hash-crc64ecma": str(o.crc64)}, _xml("CompleteMultipartUploadResult",
-                                                                              children)
+        return 200, dict({"ETag": o.etag, "x-oss-hash-crc64ecma": str(o.crc64)}, **o.sse), _xml(
+            "CompleteMultipartUploadResult", children)
 
     def _op_AbortMultipartUpload(self, ctx):
         u = self._upload(ctx)
