@@ -211,7 +211,13 @@ final class EasyTransfer {
         case .connectionDropped: what = "the connection to the store broke"
         default: what = "request failed"
         }
-        return HTTPClientError(kind: kind, message: "\(request.method) \(job.redactedURL): \(what): \(text)", curlCode: Int(code.rawValue))
+        var hint = ""
+        if kind == .tls {
+            var verify = 0
+            argo_easy_getinfo_long(easy, CURLINFO_SSL_VERIFYRESULT, &verify)
+            hint = TLSVerification.hint(verifyResult: verify, peerVerificationFailed: code == CURLE_PEER_FAILED_VERIFICATION)
+        }
+        return HTTPClientError(kind: kind, message: "\(request.method) \(job.redactedURL): \(what): \(text)\(hint)", curlCode: Int(code.rawValue))
     }
 
     // MARK: callbacks (curl thread)
