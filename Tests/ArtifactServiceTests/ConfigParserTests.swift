@@ -146,6 +146,8 @@ final class ConfigParserTests: XCTestCase {
             timeouts: {connect: 3s, stall: 2m}
             """,
             "endpoint: oss-cn-beijing.aliyuncs.com\nbucket: b-1\nuseSDKCreds: true\nstorageClass: ia\nrestoreArchived: true\nlifecycleRule: {markDeletionAfterDays: 9}",
+            "endpoint: s3.amazonaws.com\nbucket: abc\nuseSDKCreds: true\ncreateBucketIfNotPresent: {objectLocking: true}\nencryptionOptions: {enableEncryption: true, kmsKeyId: k1, kmsEncryptionContext: '{\"a\": \"b\"}'}",
+            "endpoint: oss-cn-beijing.aliyuncs.com\nbucket: b-1\nuseSDKCreds: true\nencryptionOptions: {enableEncryption: true, kmsKeyId: k1}",
             // Argo's 0 means no rule: both 0 is no lifecycle (found by the config fuzzer).
             "endpoint: localhost:1\nbucket: abc\nuseSDKCreds: true\nlifecycleRule: {markInfrequentAccessAfterDays: 0}",
         ]

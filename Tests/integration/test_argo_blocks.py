@@ -157,3 +157,16 @@ def test_oss_block_of_the_docs(tmp_path):
         p.stop()
         k8s.stop()
         oss.stop()
+
+
+def test_create_bucket_with_object_locking_as_argo(rgw, plugin, tmp_path):
+    import uuid
+    name = f"lock-{uuid.uuid4().hex[:12]}"
+    cfg = (f"bucket: {name}\nendpoint: {rgw.hostport}\ninsecure: true\n"
+           "accessKeySecret: {name: my-s3-credentials, key: accessKey}\nsecretKeySecret: {name: my-s3-credentials, key: secretKey}\n"
+           "createBucketIfNotPresent:\n  objectLocking: true\n")
+    out = config_check(cfg)
+    assert out.returncode == 0 and "createBucketIfNotPresent: {objectLocking: true}" in out.stdout, out.stdout + out.stderr
+    round_trip(plugin, cfg, "locked/obj", tmp_path)
+    lock = rgw.boto3().get_object_lock_configuration(Bucket=name)["ObjectLockConfiguration"]
+    assert lock["ObjectLockEnabled"] == "Enabled"

@@ -36,7 +36,11 @@ extension PluginConfiguration {
                                       ("abortIncompleteUploadsAfterDays", l.abortIncompleteUploadsAfterDays.map(String.init))])
             }
         }
-        for (name, value) in store.base.yamlFields { line(name, value) }
+        // A store's field of the same name as a shared one says it in the store's own form.
+        for (name, value) in store.base.yamlFields {
+            guard let value else { continue }
+            if let i = out.firstIndex(where: { $0.hasPrefix(name + ": ") }) { out[i] = "\(name): \(value)" } else { line(name, value) }
+        }
         mapping("multipart", [("threshold", Quantities.formatSize(multipart.threshold)),
                               ("partSize", Quantities.formatSize(multipart.partSize)),
                               ("concurrency", String(multipart.concurrency)),

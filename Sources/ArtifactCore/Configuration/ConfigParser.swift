@@ -248,6 +248,11 @@ public struct ConfigFields {
     /// A field's dotted path for errors (`multipart.partSize`), long names clipped.
     public static func join(_ a: String, _ b: String) -> String { a.isEmpty ? Echo.clip(b, limit: 128) : a + "." + Echo.clip(b, limit: 128) }
     public func has(_ name: String) -> Bool { values[name] != nil }
+    /// The field is given as a mapping (`{…}`), not a single value.
+    public func isMapping(_ name: String) -> Bool {
+        if case .mapping = values[name] { return true }
+        return false
+    }
     public func line(of name: String) -> Int? { values[name]?.mark?.line }
 
     private func scalar(_ name: String) throws -> String? {

@@ -298,13 +298,14 @@ extension ObjectStoreClient {
         return try await send(op).status != 404
     }
 
-    public func createBucket(region: String?) async throws {
+    public func createBucket(region: String?, headers: [(String, String)] = []) async throws {
         var op = StoreOperation("CreateBucket", "PUT")
         if let region, region != "us-east-1", region != "default" {
             op = Self.xmlOperation("CreateBucket", "PUT", query: [], xml: "<CreateBucketConfiguration><LocationConstraint>\(XMLReader.escape(region))</LocationConstraint></CreateBucketConfiguration>", contentMD5: false)
         } else {
             op.payloadHash = SigV4Signer.emptyPayloadHash
         }
+        op.headers += headers
         op.accept = [409]   // BucketAlreadyOwnedByYou / created meanwhile
         _ = try await send(op)
     }

@@ -21,6 +21,8 @@ public final class ObjectStore: ArtifactStore {
     let environment: StoreEnvironment
     /// Server-side encryption the configuration asks for (nil: the bucket's own default).
     let encryption: (any ServerSideEncryption)?
+    /// Headers of CreateBucket when `createBucketIfNotPresent` makes the bucket (object lock, …).
+    let bucketCreationHeaders: [(String, String)]
     private let encryptionConfirmed = Locked(false)
     private let prepared = Locked<ObjectStoreClient?>(nil)
     private let preparing = SingleFlight<Int, ObjectStoreClient>()
@@ -29,9 +31,11 @@ public final class ObjectStore: ArtifactStore {
     public var displayName: String { "\(dialect.locationScheme)://\(address.bucket)" }
 
     public init(configuration c: PluginConfiguration, dialect: any StoreDialect, credentials: CredentialProvider,
-                encryption: (any ServerSideEncryption)? = nil, environment: StoreEnvironment) {
+                encryption: (any ServerSideEncryption)? = nil, bucketCreationHeaders: [(String, String)] = [],
+                environment: StoreEnvironment) {
         configuration = c
         self.encryption = encryption
+        self.bucketCreationHeaders = bucketCreationHeaders
         self.dialect = dialect
         address = BucketAddress(endpoint: c.endpoint!, bucket: c.bucket!, insecure: c.insecure, style: c.addressingStyle)
         self.credentials = credentials
@@ -68,7 +72,7 @@ public final class ObjectStore: ArtifactStore {
         let client = ObjectStoreClient(address: address, dialect: dialect, credentials: credentials, transport: transport,
                                        retry: retry, encryption: encryption, http: environment.http, io: environment.io)
         if configuration.createBucketIfNotPresent, try await !client.bucketExists() {
-            try await client.createBucket(region: configuration.region)
+            try await client.createBucket(region: configuration.region, headers: bucketCreationHeaders)
             Log.store.info("created bucket \(displayName)")
         }
         return client

@@ -26,6 +26,10 @@ public struct OSSProvider: StoreProvider {
             }
             c.storageClass = canonical
         }
+        if fields.isMapping("createBucketIfNotPresent") {
+            throw ConfigError("createBucketIfNotPresent", "takes true or false for OSS (Argo's OSS type is a bool; objectLocking is S3's)",
+                              line: fields.line(of: "createBucketIfNotPresent"))
+        }
         var s = OSSSettings(securityToken: try fields.string("securityToken"))
         if let e = try fields.mapping("encryptionOptions", allowed: ["enableEncryption", "kmsKeyId", "kmsEncryptionContext", "serverSideCustomerKeySecret"]) {
             for unsupported in ["kmsEncryptionContext", "serverSideCustomerKeySecret"] where e.has(unsupported) {

@@ -18,6 +18,10 @@ public struct S3Provider: StoreProvider {
 
     public func parse(_ fields: ConfigFields, into c: inout PluginConfiguration) throws -> any StoreSettings {
         var s = S3Settings(roleARN: try fields.string("roleARN"))
+        if fields.isMapping("createBucketIfNotPresent"),
+           let create = try fields.mapping("createBucketIfNotPresent", allowed: ["objectLocking"]) {
+            s.objectLocking = try create.bool("objectLocking") ?? false
+        }
         if let e = try fields.mapping("encryptionOptions", allowed: ["enableEncryption", "kmsKeyId", "kmsEncryptionContext", "serverSideCustomerKeySecret"]) {
             s.encryption = try S3EncryptionOptions.parse(e, endpoint: c.endpoint!, insecure: c.insecure)
         }
@@ -30,6 +34,7 @@ public struct S3Provider: StoreProvider {
         return ObjectStore(configuration: c, dialect: S3Dialect(region: region),
                            credentials: try S3Credentials.provider(c, settings: settings, environment: environment),
                            encryption: Self.encryption(settings.encryption, bucket: c.bucket!, environment: environment),
+                           bucketCreationHeaders: settings.objectLocking ? [("x-amz-bucket-object-lock-enabled", "true")] : [],
                            environment: environment)
     }
 
@@ -74,6 +79,9 @@ public struct S3Settings: StoreSettings {
     public var roleARN: String?
     /// Argo's `encryptionOptions`, as written.
     public var encryption: S3EncryptionOptions?
+    /// Argo's `createBucketIfNotPresent: {objectLocking: true}`: a bucket the plugin creates has
+    /// object lock enabled.
+    public var objectLocking = false
 
     public init(roleARN: String? = nil, encryption: S3EncryptionOptions? = nil) {
         self.roleARN = roleARN
@@ -81,6 +89,7 @@ public struct S3Settings: StoreSettings {
     }
 
     public var yamlFields: [(String, String?)] {
-        [("roleARN", roleARN.map(YAMLScalar.quote)), ("encryptionOptions", encryption?.yaml)]
+        [("roleARN", roleARN.map(YAMLScalar.quote)), ("encryptionOptions", encryption?.yaml),
+         ("createBucketIfNotPresent", objectLocking ? "{objectLocking: true}" : nil)]
     }
 }
