@@ -12,6 +12,7 @@ measured in the same run against the same store.
   small_files  Save of a 2,000 x 4 KiB directory vs s5cmd, rclone and boto3, all parallel
   memory       peak RSS: Save of 256 MiB vs 2 GiB (flat), 1 and 64 concurrent OpenStreams
   integrity    plugin CPU per GiB for each multipart.checksum, on RGW, SeaweedFS and the OSS double
+  tls          plugin Save and Load and one curl PUT over HTTP and over HTTPS: TLS's CPU per GiB
 
 The stores (Ceph RGW on memstore, SeaweedFS, the OSS double) start on first use on free ports and
 stop at exit, with their data; the source files are made once per run in a scratch directory
@@ -57,6 +58,7 @@ import rpc  # noqa: E402
 import save  # noqa: E402
 import small_files  # noqa: E402
 import stream  # noqa: E402
+import tls  # noqa: E402
 from measure import machine_busy  # noqa: E402
 from report import Broken, Report  # noqa: E402
 from scratch import SCRATCH  # noqa: E402
@@ -71,6 +73,7 @@ SECTIONS = {
     "small_files": small_files.run,
     "memory": memory.run,
     "integrity": integrity.run,   # after save: reuses its RGW rows
+    "tls": tls.run,
 }
 
 

@@ -125,8 +125,14 @@ class RGW(S3Store):
             raise Broken("Ceph RGW (radosgw) not installed: scripts/install-deps.sh test installs it")
         port = free_port_pair()
         self.data = f"/tmp/argo-bench-rgw-{os.getpid()}"   # set first: stop() purges even a half start
+        # HTTPS beside HTTP (the tls section): a certificate for localhost by a CA made here,
+        # kept in DATA/tls, which a fresh start of the testbed leaves in place.
+        from tlsbed import make_tlsbed
+        self.tls = make_tlsbed(Path(self.data) / "tls")
+        self.ssl_port = free_port(avoid=(port, port + 1))
         env = dict(os.environ, S3_ACCESS_KEY=ACCESS_KEY, S3_SECRET_KEY=SECRET_KEY, OSD_STORE="memstore",
-                   MEMSTORE_BYTES=self.MEMSTORE_BYTES)
+                   MEMSTORE_BYTES=self.MEMSTORE_BYTES, RGW_SSL_PORT=str(self.ssl_port),
+                   RGW_SSL_CERT=str(self.tls.server_cert), RGW_SSL_KEY=str(self.tls.server_key))
         report.say(f"starting Ceph RGW (memstore, {self.MEMSTORE_BYTES}) on 127.0.0.1:{port}, data {self.data} ...")
         t0 = time.perf_counter()
         out = subprocess.run([str(REPO / "scripts" / "testbed" / "start-rgw.sh"), self.data, str(port)], env=env,
@@ -144,6 +150,10 @@ class RGW(S3Store):
             subprocess.run([str(REPO / "scripts" / "testbed" / "stop-rgw.sh"), self.data, "--purge"], timeout=120,
                            capture_output=True)
         self.data = self.endpoint = self._client = None
+
+    @property
+    def tls_hostport(self):
+        return f"localhost:{self.ssl_port}"
 
     def reclaim(self):
         # RGW frees deleted objects' RADOS data only in its garbage collection: run it now
@@ -164,6 +174,17 @@ class RGW(S3Store):
             return super().cpu()
         except FileNotFoundError:
             raise Broken(f"an RGW daemon is gone; see {self.data}/log")
+
+
+def free_port(avoid=()):
+    for _ in range(50):
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        p = s.getsockname()[1]
+        s.close()
+        if p not in avoid:
+            return p
+    raise Broken("no free port")
 
 
 def free_ports(count, offset=10000):
