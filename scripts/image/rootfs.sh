@@ -212,7 +212,12 @@ printf 'passwd: files\ngroup: files\nhosts: files dns\n' >"$root/etc/nsswitch.co
 mkdir -p "$root/tmp"
 chmod 1777 "$root/tmp"
 mkdir -p "$root/usr/local/bin"
-strip --strip-all -o "$root/usr/local/bin/argo-artifact-plugin" "$binary"
+# Besides the symbols and debug sections: Swift's per-module IR hash (.swift_modhash, for debuggers)
+# and the linker's build id, which hashes it. Yams' IR comes out in one of several equivalent forms
+# across clean builds (same machine code, another module hash: seen comparing two clean builds of
+# one commit), and with them the image would not be reproducible.
+strip --strip-all --remove-section=.swift_modhash --remove-section=.note.gnu.build-id \
+  -o "$root/usr/local/bin/argo-artifact-plugin" "$binary"
 chmod 0755 "$root/usr/local/bin/argo-artifact-plugin"
 
 # Every path of the root, with the package it came from (generated files: "-", the binary:
