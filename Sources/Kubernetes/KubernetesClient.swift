@@ -27,7 +27,7 @@ public final class KubernetesClient: Sendable {
     private let transport: HTTPTransportOptions
     private let http: HTTPClient
     private let io: IOPool
-    private let secretReads = SingleFlight<String, [String: String]>()
+    private let secretReads = SingleFlight<String, [String: [UInt8]]>()
 
     public static let defaultServiceAccountDir = "/var/run/secrets/kubernetes.io/serviceaccount"
 
@@ -95,20 +95,29 @@ public final class KubernetesClient: Sendable {
         }
     }
 
-    /// The decoded data of a Secret in the pod's namespace. Concurrent reads of the same Secret
-    /// (an access key and its secret key) share one GET.
-    public func secretData(_ name: String) async throws -> [String: String] {
+    /// The decoded data of a Secret in the pod's namespace, byte for byte. Concurrent reads of
+    /// the same Secret (an access key and its secret key) share one GET.
+    public func secretData(_ name: String) async throws -> [String: [UInt8]] {
         try await secretReads.run(name) { [self] in
             let obj = try await get("/api/v1/namespaces/\(URIEncoding.encode(namespace))/secrets/\(URIEncoding.encode(name))", what: "secret \(name)")
-            var out: [String: String] = [:]
+            var out: [String: [UInt8]] = [:]
             for (k, v) in (obj["data"] as? [String: Any]) ?? [:] {
                 guard let b64 = v as? String, let raw = Data(base64Encoded: b64) else {
                     throw KubernetesError(message: "secret \(name) key \(k) is not valid base64")
                 }
-                out[k] = String(decoding: raw, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+                out[k] = [UInt8](raw)
             }
             return out
         }
+    }
+
+    /// One value of a Secret exactly as stored (Argo reads an SSE-C passphrase so: a trailing
+    /// newline is part of it).
+    public func secretBytes(_ ref: SecretReference) async throws -> [UInt8] {
+        guard let v = try await secretData(ref.name)[ref.key] else {
+            throw KubernetesError(message: "secret \(ref.name) in namespace \(namespace) has no key \(ref.key)")
+        }
+        return v
     }
 
     /// GETs of Secrets made so far (each concurrent group counts once).
@@ -116,10 +125,9 @@ public final class KubernetesClient: Sendable {
 
     /// One value of a Secret in the pod's namespace, decoded.
     public func secretValue(_ ref: SecretReference) async throws -> String {
-        guard let v = try await secretData(ref.name)[ref.key] else {
-            throw KubernetesError(message: "secret \(ref.name) in namespace \(namespace) has no key \(ref.key)")
-        }
-        return v
+        // Credentials and CA bundles as Argo reads them: surrounding whitespace (a newline from
+        // `--from-file`, most often) is not part of a key.
+        String(decoding: try await secretBytes(ref), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
     static func statusMessage(_ body: [UInt8]) -> String {

@@ -173,6 +173,22 @@ final class ConfigParserTests: XCTestCase {
         }
     }
 
+    func testAFieldOfOtherProvidersNamesThemAll() {
+        let e = error("root: /x\nencryptionOptions: {enableEncryption: true}")
+        XCTAssertEqual(e?.field, "encryptionOptions")
+        XCTAssertTrue(e?.reason.contains("only used by providers oss, s3") ?? false, e?.description ?? "")
+    }
+
+    func testSSECOverPlainHTTPOnlyToTheMachineItself() throws {
+        let ssec = "useSDKCreds: true\nbucket: abc\ninsecure: true\nencryptionOptions: {enableEncryption: true, serverSideCustomerKeySecret: {name: s, key: k}}\n"
+        XCTAssertNoThrow(try parse("endpoint: 127.0.0.1:9000\n" + ssec))
+        XCTAssertNoThrow(try parse("endpoint: localhost:9000\n" + ssec))
+        for remote in ["127.evil.example:9000", "10.0.0.5:9000", "minio:9000"] {
+            XCTAssertEqual(error("endpoint: \(remote)\n" + ssec)?.field, "encryptionOptions.serverSideCustomerKeySecret", remote)
+        }
+        XCTAssertNoThrow(try parse("endpoint: https://minio:9000\n" + ssec.replacingOccurrences(of: "insecure: true\n", with: "")))
+    }
+
     func testALifecycleWithoutARuleIsRefusedOrDropped() throws {
         let zero = try parse("endpoint: localhost:1\nbucket: abc\nuseSDKCreds: true\nlifecycleRule: {markInfrequentAccessAfterDays: 0, markDeletionAfterDays: 0}")
         XCTAssertNil(zero.lifecycle)

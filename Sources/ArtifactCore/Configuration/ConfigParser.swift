@@ -59,7 +59,8 @@ public struct ConfigParser: Sendable {
         }
         for other in schemas where other.name != schema.name {
             for f in other.fields where !schema.fields.contains(f) && top.has(f) {
-                throw ConfigError(f, "only used by provider \(other.name)", line: top.line(of: f))
+                let users = schemas.filter { $0.fields.contains(f) }.map(\.name)
+                throw ConfigError(f, "only used by provider\(users.count > 1 ? "s" : "") \(users.joined(separator: ", "))", line: top.line(of: f))
             }
         }
         var c = PluginConfiguration(provider: schema.name)

@@ -72,7 +72,9 @@ public struct Endpoint: Sendable, Hashable, CustomStringConvertible {
 
     /// The machine itself (localhost, 127.0.0.0/8, ::1): nothing crosses a network.
     public var isLoopback: Bool {
-        host == "localhost" || host.hasSuffix(".localhost") || host.hasPrefix("127.") || host == "[::1]"
+        if host == "localhost" || host.hasSuffix(".localhost") || host == "[::1]" { return true }
+        let parts = host.split(separator: ".", omittingEmptySubsequences: false)
+        return parts.count == 4 && parts.allSatisfy { UInt8($0) != nil } && parts[0] == "127"
     }
 
     /// `host` is an IP address or localhost: buckets go in the path, not the host name.

@@ -196,7 +196,10 @@ extension ObjectStoreClient {
             xml += "</Part>"
         }
         xml += "</CompleteMultipartUpload>"
-        let r = try await send(Self.xmlOperation("CompleteMultipartUpload", "POST", key: key, query: [("uploadId", uploadID)], xml: xml, contentMD5: false))
+        var op = Self.xmlOperation("CompleteMultipartUpload", "POST", key: key, query: [("uploadId", uploadID)], xml: xml, contentMD5: false)
+        // AWS wants a customer key on completion (and ListParts) when the upload declared a checksum.
+        op.encryption = .data
+        let r = try await send(op)
         // S3 may answer 200 with an error document when completion fails late.
         let f = try XMLReader.records(r.body, record: "__none__").fields
         if let code = f["Code"], f["ETag"] == nil {
@@ -219,6 +222,7 @@ extension ObjectStoreClient {
         var marker: String?
         repeat {
             var op = StoreOperation("ListParts", "GET", key: key)
+            op.encryption = .data
             op.query = [("uploadId", uploadID), ("max-parts", "1000")]
             if let marker { op.query.append(("part-number-marker", marker)) }
             op.payloadHash = SigV4Signer.emptyPayloadHash

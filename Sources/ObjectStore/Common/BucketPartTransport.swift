@@ -13,7 +13,12 @@ struct BucketPartTransport: PartTransport {
     let objectHeaders: [(String, String)]
 
     func locate(_ key: String) -> String { client.locate(key) }
-    var transportID: String { "\(client.dialect.locationScheme)://\(client.address.endpointHost)/\(client.address.bucket)" }
+    /// The store and bucket, and the encryption asked for: a checkpoint of an upload begun with
+    /// other encryption settings is not resumed into.
+    var transportID: String {
+        "\(client.dialect.locationScheme)://\(client.address.endpointHost)/\(client.address.bucket)"
+            + (client.encryption.map { "#" + $0.fingerprint } ?? "")
+    }
     var limits: PartLimits { client.dialect.limits }
     var objectChecksums: ChecksumSet { integrity.object }
     var downloadChecksum: ChecksumSet { integrity.wire.crc64Header != nil ? .crc64 : [] }

@@ -123,12 +123,21 @@ public final class ObjectStore: ArtifactStore {
 
     public func upload(file path: String, to key: String) async throws {
         try await confirmEncryption(near: key)
-        _ = try await uploader().upload(file: path, to: key)
+        try await withEncryption(key) { _ = try await uploader().upload(file: path, to: key) }
     }
 
     public func upload(stream: ByteChunkSource, to key: String) async throws -> Int64 {
         try await confirmEncryption(near: key)
-        return try await uploader().upload(stream: stream, to: key)
+        return try await withEncryption(key) { try await uploader().upload(stream: stream, to: key) }
+    }
+
+    /// `body` with what the object's encryption needs made ready first (an SSE-C key), before
+    /// the transfer claims memory: preparing may claim some itself.
+    func withEncryption<T>(_ key: String, _ body: () async throws -> T) async throws -> T {
+        guard let encryption else { return try await body() }
+        try await encryption.retain(key)
+        defer { encryption.release(key) }
+        return try await body()
     }
 
     /// Before a store's first upload: an empty probe object beside the key, written with the
@@ -139,7 +148,9 @@ public final class ObjectStore: ArtifactStore {
         guard let encryption, !encryptionConfirmed.withLock({ $0 }) else { return }
         let client = try await client()
         let probe = key + ".argo-sse-probe-" + String(UInt64.random(in: 0...UInt64.max), radix: 16)
-        let r = try await client.putObject(probe, body: .none, extraHeaders: objectHeaders)
+        // With Content-MD5, which buckets with default object-lock retention require.
+        let checks = integrity.wire.requestChecks(PartChecksums.compute([UInt8]()[...], [.md5]))
+        let r = try await client.putObject(probe, body: .none, checks: checks, extraHeaders: objectHeaders)
         await Cleanup.run("remove the encryption probe \(locate(probe))", logger: Log.store) { try await client.deleteObject(probe) }
         if let reported = encryption.mismatch(r) {
             throw EncryptionNotApplied(location: locate(key), asked: encryption.summary, reported: reported,
@@ -175,10 +186,16 @@ public final class ObjectStore: ArtifactStore {
             let send: @Sendable (LocalFile) async throws -> Void = { f in
                 let objectKey = prefix + f.relativeKey
                 attempted.withLock { _ = $0.insert(objectKey) }
-                if let path = f.path {
-                    _ = try await up.upload(file: path, knownSize: f.size, to: objectKey)
-                } else {
-                    _ = try await client.putObject(objectKey, body: .none, checks: markerChecks, extraHeaders: objectHeaders)
+                try await self.withEncryption(objectKey) {
+                    if let path = f.path {
+                        _ = try await up.upload(file: path, knownSize: f.size, to: objectKey)
+                    } else {
+                        let r = try await client.putObject(objectKey, body: .none, checks: markerChecks, extraHeaders: objectHeaders)
+                        if let e = self.encryption, let reported = e.mismatch(r) {
+                            throw EncryptionNotApplied(location: self.locate(objectKey), asked: e.summary, reported: reported,
+                                                       outcome: "the Save's objects are removed")
+                        }
+                    }
                 }
             }
             try await withThrowingTaskGroup(of: Void.self) { group in
@@ -209,12 +226,16 @@ public final class ObjectStore: ArtifactStore {
 
     public func download(_ object: ObjectInfo, to path: String) async throws {
         let engine = try await downloader()
-        try await restoringIfArchived(object) { try await engine.download(object, to: path) }
+        try await withEncryption(object.key) {
+            try await restoringIfArchived(object) { try await engine.download(object, to: path) }
+        }
     }
 
     public func read(_ object: ObjectInfo, chunkSize: Int, into sink: ByteSink) async throws {
         let engine = try await downloader()
-        try await restoringIfArchived(object) { try await engine.read(object, chunkSize: chunkSize, into: sink) }
+        try await withEncryption(object.key) {
+            try await restoringIfArchived(object) { try await engine.read(object, chunkSize: chunkSize, into: sink) }
+        }
     }
 
     /// OpenStream of a key that may be a file: one GET, no HEAD first (the answer's headers give
@@ -222,8 +243,10 @@ public final class ObjectStore: ArtifactStore {
     /// object (a directory key, or nothing).
     public func readIfPresent(_ key: String, chunkSize: Int, into sink: ByteSink) async throws -> ObjectInfo? {
         let engine = try await downloader()
-        return try await environment.budget.withReservation(engine.streamMemory(chunkSize: chunkSize), for: "one stream") {
-            try await readIfPresent(key, chunkSize: chunkSize, into: sink, engine: engine)
+        return try await withEncryption(key) {
+            try await environment.budget.withReservation(engine.streamMemory(chunkSize: chunkSize), for: "one stream") {
+                try await readIfPresent(key, chunkSize: chunkSize, into: sink, engine: engine)
+            }
         }
     }
 

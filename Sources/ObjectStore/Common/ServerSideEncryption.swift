@@ -20,10 +20,22 @@ public enum EncryptionRole: Sendable {
 public protocol ServerSideEncryption: Sendable {
     /// "SSE-KMS with key testkey-1", for messages.
     var summary: String { get }
+    /// What is asked, never key material: part of a checkpoint's identity, so an upload begun
+    /// with other encryption is not resumed into.
+    var fingerprint: String { get }
+    /// Makes whatever the requests on `key` need ready and keeps it until `release`: called
+    /// before a transfer claims any memory, since preparing may claim some itself (SSE-C).
+    func retain(_ key: String) async throws
+    func release(_ key: String)
     func headers(_ role: EncryptionRole, key: String) async throws -> [(String, String)]
     /// nil when `response` (to a write, or a HEAD of the finished object) reports the encryption
     /// asked for; otherwise what it reports instead.
     func mismatch(_ response: HTTPResponse) -> String?
+}
+
+extension ServerSideEncryption {
+    public func retain(_ key: String) async throws {}
+    public func release(_ key: String) {}
 }
 
 /// The store wrote the object without the encryption asked for.

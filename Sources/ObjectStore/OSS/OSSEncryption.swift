@@ -18,6 +18,8 @@ public struct OSSEncryption: ServerSideEncryption, Hashable {
         kmsKeyID.map { "KMS encryption with key \(Echo.quoted($0))" } ?? "OSS-managed encryption (x-oss-server-side-encryption: AES256)"
     }
 
+    public var fingerprint: String { "oss-sse:" + (kmsKeyID.map { "kms:\($0)" } ?? "aes256") }
+
     public func headers(_ role: EncryptionRole, key: String) async throws -> [(String, String)] {
         guard role == .write else { return [] }
         if let id = kmsKeyID { return [("x-oss-server-side-encryption", "KMS"), ("x-oss-server-side-encryption-key-id", id)] }

@@ -52,7 +52,7 @@ public struct S3Provider: StoreProvider {
             let kubernetes = environment.kubernetes
             keys = CustomerKeys(bucket: bucket, budget: environment.budget, io: environment.io) {
                 do {
-                    return Array(try await kubernetes.client().secretValue(ref).utf8)
+                    return try await kubernetes.client().secretBytes(ref)
                 } catch let e as KubernetesError {
                     throw CredentialError(message: "cannot read serverSideCustomerKeySecret: \(e.message)")
                 }

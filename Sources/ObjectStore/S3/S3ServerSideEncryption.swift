@@ -18,6 +18,17 @@ struct S3ServerSideEncryption: ServerSideEncryption {
         }
     }
 
+    var fingerprint: String {
+        switch mode {
+        case .storeManaged: return "sse-s3"
+        case .kms(let id, let context): return "sse-kms:\(id):\(context ?? "")"
+        case .customerKey(let ref): return "sse-c:\(ref.name)/\(ref.key)"
+        }
+    }
+
+    func retain(_ key: String) async throws { try await customerKeys?.retain(key) }
+    func release(_ key: String) { customerKeys?.release(key) }
+
     func headers(_ role: EncryptionRole, key: String) async throws -> [(String, String)] {
         switch (mode, role) {
         case (_, .none): return []
@@ -41,9 +52,12 @@ struct S3ServerSideEncryption: ServerSideEncryption {
         case .storeManaged:
             return sse == "AES256" ? nil : Self.reported(r)
         case .kms(let id, _):
-            // AWS reports the key's ARN, RGW the id as given.
+            // AWS reports the key's ARN, RGW the id as given; an alias resolves to a key whose
+            // ARN does not name it, so for an alias the kind is what can be checked.
             let reportedKey = r.header("x-amz-server-side-encryption-aws-kms-key-id") ?? ""
-            return sse == "aws:kms" && (reportedKey == id || reportedKey.hasSuffix("/\(id)") || reportedKey.hasSuffix(":\(id)")) ? nil : Self.reported(r)
+            let isAlias = id.hasPrefix("alias/") || id.contains(":alias/")
+            return sse == "aws:kms" && (isAlias || reportedKey == id || reportedKey.hasSuffix("/\(id)") || reportedKey.hasSuffix(":\(id)"))
+                ? nil : Self.reported(r)
         case .customerKey:
             return r.header("x-amz-server-side-encryption-customer-algorithm") == "AES256" ? nil : Self.reported(r)
         }
@@ -60,15 +74,19 @@ struct S3ServerSideEncryption: ServerSideEncryption {
 /// SSE-C keys, derived per object as Argo's S3 driver derives them (minio-go's DefaultPBKDF:
 /// Argon2id of the Secret's value, salted with bucket + key), so that objects either writes the
 /// other reads. A derivation takes 64 MiB for a moment (claimed from the memory budget) and runs
-/// on the I/O pool; keys are kept per object key, and concurrent parts of one object share one
-/// derivation.
+/// on the I/O pool; concurrent requests for one object share one derivation. A transfer retains
+/// its object's key before it claims any memory of its own (a derivation waiting for room that
+/// the same transfer holds would wait for ever) and releases it when done; keys no transfer
+/// holds are dropped once many are kept. The Secret is read once per store.
 final class CustomerKeys: Sendable {
     private let secret: @Sendable () async throws -> [UInt8]
     private let bucket: String
     private let budget: MemoryBudget
     private let io: IOPool
-    private let derived = Locked([String: [UInt8]]())
+    private let keys = Locked([String: (key: [UInt8], holders: Int)]())
     private let deriving = SingleFlight<String, [UInt8]>()
+    private let secretRead = SingleFlight<Int, [UInt8]>()
+    private let secretValue = Locked<[UInt8]?>(nil)
     static let kept = 1024
 
     init(bucket: String, budget: MemoryBudget, io: IOPool, secret: @escaping @Sendable () async throws -> [UInt8]) {
@@ -78,20 +96,45 @@ final class CustomerKeys: Sendable {
         self.secret = secret
     }
 
+    func retain(_ objectKey: String) async throws {
+        let k = try await key(for: objectKey)
+        keys.withLock { m in
+            var entry = m[objectKey] ?? (k, 0)
+            entry.holders += 1
+            m[objectKey] = entry
+        }
+    }
+
+    func release(_ objectKey: String) {
+        keys.withLock { m in
+            if var entry = m[objectKey] {
+                entry.holders = max(0, entry.holders - 1)
+                m[objectKey] = entry
+            }
+        }
+    }
+
     func key(for objectKey: String) async throws -> [UInt8] {
-        if let k = derived.withLock({ $0[objectKey] }) { return k }
+        if let k = keys.withLock({ $0[objectKey]?.key }) { return k }
         let k = try await deriving.run(objectKey) { [self] in
-            let password = try await secret()
+            let password = try await passphrase()
             let salt = Array((bucket + objectKey).utf8)
             let p = Argon2id.Parameters.minioDefault
             return try await budget.withReservation(p.memoryBytes, for: "an SSE-C key derivation (Argon2id, 64 MiB, as Argo's S3 driver)") {
                 try await io.run { try Argon2id.derive(password: password, salt: salt, p) }
             }
         }
-        derived.withLock { d in
-            if d.count >= Self.kept { d.removeAll() }
-            d[objectKey] = k
+        keys.withLock { m in
+            if m.count >= Self.kept { m = m.filter { $0.value.holders > 0 } }
+            if m[objectKey] == nil { m[objectKey] = (k, 0) }
         }
         return k
+    }
+
+    private func passphrase() async throws -> [UInt8] {
+        if let s = secretValue.withLock({ $0 }) { return s }
+        let s = try await secretRead.run(0) { try await self.secret() }
+        secretValue.withLock { $0 = s }
+        return s
     }
 }
