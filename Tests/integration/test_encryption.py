@@ -143,6 +143,38 @@ def test_ssec_inside_128_mib_stream_and_load_do_not_wait_on_themselves(rgw, buck
         group.remove()
 
 
+def test_ssec_upload_resumes_after_kill_9_with_only_the_missing_parts(rgw, bucket, proxy, s3_env, k8s, tmp_path):
+    import time
+    ckpt = tmp_path / "ckpt"
+    cfg = ssec_config(rgw, bucket, f"multipart: {{threshold: 8Mi, partSize: 8Mi, concurrency: 2, checkpointDir: {ckpt}}}\n")
+    cfg = cfg.replace(f"endpoint: {rgw.hostport}", f"endpoint: {proxy.endpoint}")
+    src = pattern_file(tmp_path / "src", 96 * MiB, seed=13)
+    data = lambda: len([r for r in proxy.records("UploadPart") if (r.body_len or 0) > MiB])  # noqa: E731
+    env = dict(s3_env, **k8s.env())
+    p = Plugin(workdir=tmp_path / "p1", env=env).start()
+    proxy.add_rule(op="UploadPart", action="delay", seconds=0.2, times=None)
+    fut = p.stub().Save.future(pb.SaveArtifactRequest(path=str(src), output_artifact=artifact("enc/resume", cfg)))
+    deadline = time.monotonic() + 60
+    while data() < 5 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    p.kill()
+    fut.cancel()
+    proxy.wait_idle(5)
+    proxy.clear_rules()
+    first = data()
+    proxy.clear_requests()
+    p2 = Plugin(workdir=tmp_path / "p2", env=env).start()
+    try:
+        r = save(p2.stub(), src, "enc/resume", cfg)
+        assert r.success, r.error
+        assert proxy.op_count("CreateMultipartUpload") == 0 and "resuming upload" in p2.log()
+        assert data() <= 12 - (first - 2), (first, data())
+    finally:
+        p2.stop()
+    body = rgw.boto3().get_object(Bucket=bucket, Key="enc/resume", **ssec_args(bucket, "enc/resume"))["Body"].read()
+    assert hashlib.sha256(body).hexdigest() == sha256_file(src)
+
+
 def rgw_access():
     from conftest import S3_ACCESS_KEY
     return S3_ACCESS_KEY
