@@ -54,7 +54,8 @@ final class InMemoryS3: HTTPTransport {
         var calls: [Call] = []
         var fault: (@Sendable (Call) -> Fault?)?
     }
-    private let state = Mutex(State())
+    // Locked, not a bare Mutex: ThreadSanitizer sees its hand-offs (make test-tsan).
+    private let state = Locked(State())
     let bucket: String
 
     init(bucket: String = "bkt") { self.bucket = bucket }
