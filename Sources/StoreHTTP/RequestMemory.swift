@@ -1,7 +1,9 @@
 /// What one request of the client holds in memory at most, beside the caller's own buffers: the
 /// transfer engines claim it from the process's memory budget for each request in flight.
 public enum RequestMemory {
-    /// Bytes a streamed request body may queue before its producer waits.
+    /// Bytes a file body may queue before its producer waits, each chunk counted whole until
+    /// curl has sent all of it; with the chunk the producer fills, a body holds at most
+    /// `bodyQueue + fileChunk` (RequestBodyWriter).
     public static let bodyQueue = 2 << 20
     /// Chunks a file body is read in (on the I/O pool), one at a time.
     public static let fileChunk = 1 << 20

@@ -98,9 +98,30 @@ final class RequestBodyWriterTests: XCTestCase {
         }
         try await waitUntil("the producer parks") { w.producerParked }
         XCTAssertFalse(wrote.load(ordering: .relaxed), "the producer must wait while the queue is full")
-        _ = read(w, 4)
+        XCTAssertEqual(read(w, 4).1, [1, 1, 1, 1])
+        // Half sent, the chunk is still all in memory: no room yet (a wake-up would have taken
+        // the waiter inside that read, so this needs no wait).
+        XCTAssertTrue(w.producerParked, "a half-sent chunk still counts whole")
+        XCTAssertFalse(wrote.load(ordering: .relaxed))
+        XCTAssertEqual(read(w, 4).1, [1, 1, 1, 1])
         try await second.value
         XCTAssertTrue(wrote.load(ordering: .relaxed))
+        XCTAssertEqual(read(w, 4).1, [2])
+    }
+
+    func testTheQueueNeverHoldsMoreThanItsLimitInWholeChunks() async throws {
+        // Chunks of 3 under a limit of 8: two fit, a third waits until one has gone whole.
+        let w = RequestBodyWriter(limit: 8, unpause: {})
+        try await w.write([1, 1, 1])
+        try await w.write([2, 2, 2])
+        let third = Task { try await w.write([3, 3, 3]) }
+        try await waitUntil("the producer parks") { w.producerParked }
+        XCTAssertEqual(read(w, 5).1, [1, 1, 1, 2, 2], "one chunk gone whole, one half sent")
+        try await third.value
+        XCTAssertEqual(read(w, 10).1, [2, 3, 3, 3])
+        // A chunk larger than the limit still goes, alone.
+        try await w.write([UInt8](repeating: 4, count: 9))
+        XCTAssertEqual(read(w, 20).1.count, 9)
     }
 
     func testAProducerCancelledBeforeItParksReturnsAtOnce() async throws {
