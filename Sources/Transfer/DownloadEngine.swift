@@ -14,8 +14,10 @@ public struct DownloadEngine: Sendable {
     public let io: IOPool
     /// Each request in flight claims its memory (the client's queues) here.
     public let budget: MemoryBudget
-    /// Pieces the store's answers arrive in (and the largest single write to the file).
-    static let segment = 1 << 20
+    /// Pieces a Load's answers arrive in (and the largest single write to the file). Small
+    /// enough that a piece is still in the CPU's cache when it is copied into the page cache:
+    /// with 1 MiB pieces that copy cost a 1 GiB Load 0.4-0.5 CPU s (perf, at 0.5 CPU).
+    static let segment = 256 << 10
 
     public init(transport: any PartTransport, settings: LoadSettings, budget: MemoryBudget, io: IOPool = .shared) {
         self.transport = transport
@@ -50,6 +52,7 @@ public struct DownloadEngine: Sendable {
             let perRange = transport.downloadMemory(segment: Self.segment)
             try budget.check(perRange, for: "one ranged read in flight")
             let inFlight = max(1, min(settings.concurrency, budget.limit / perRange))
+            let writes = TurnTaking()   // one pwrite into the file at a time (see TurnTaking)
             try await forEachConcurrently(ranges, limit: inFlight) { [transport, io, budget] range in
                 try await budget.withReservation(perRange, for: "one ranged read in flight") {
                     let start = range?.offset ?? 0
@@ -76,7 +79,7 @@ public struct DownloadEngine: Sendable {
                                     throw ArtifactError.corrupted("\(location): bytes \(start)-\(start + want - 1) came back longer")
                                 }
                                 let at = offset
-                                try await io.run { try piece.withUnsafeBytes { try fd.write($0, at: at) } }
+                                try await writes.run { try await io.run { try piece.withUnsafeBytes { try fd.write($0, at: at) } } }
                                 if crc { piece.withUnsafeBytes { sum.update($0) } }
                                 offset += Int64(piece.count)
                             }

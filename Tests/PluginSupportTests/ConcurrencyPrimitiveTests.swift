@@ -49,15 +49,6 @@ final class SingleFlightTests: XCTestCase {
 }
 
 extension SingleFlightTests {
-    /// Polls `condition` (what another task has reached) instead of sleeping a guessed time.
-    func waitUntil(_ what: String, _ condition: () -> Bool) async throws {
-        let deadline = ContinuousClock.now + .seconds(10)
-        while !condition() {
-            guard ContinuousClock.now < deadline else { return XCTFail("timed out waiting until \(what)") }
-            try await Timers.sleep(for: .milliseconds(1))
-        }
-    }
-
     func testACancelledCallerLeavesAtOnceAndTheOthersStillGetTheAnswer() async throws {
         let flight = SingleFlight<Int, Int>()
         let release = Atomic<Bool>(false)

@@ -59,15 +59,6 @@ final class StreamingInboxTests: XCTestCase {
 }
 
 final class RequestBodyWriterTests: XCTestCase {
-    /// Polls what another task has reached instead of sleeping a guessed time.
-    func waitUntil(_ what: String, _ condition: () -> Bool) async throws {
-        let deadline = ContinuousClock.now + .seconds(10)
-        while !condition() {
-            guard ContinuousClock.now < deadline else { return XCTFail("timed out waiting until \(what)") }
-            try await Task.sleep(for: .milliseconds(1))
-        }
-    }
-
     func read(_ w: RequestBodyWriter, _ n: Int) -> (RequestBodyWriter.Read, [UInt8]) {
         let buf = UnsafeMutableRawBufferPointer.allocate(byteCount: n, alignment: 1)
         defer { buf.deallocate() }

@@ -62,3 +62,14 @@ public func assertThrows<E: Error>(_ expected: E.Type, _ what: String, file: Sta
         XCTFail("\(what): threw \(type(of: error)) \(error), expected \(E.self)", file: file, line: line)
     }
 }
+
+/// Polls `condition` (what another task has reached) instead of sleeping a guessed time; fails
+/// the test after 10 s.
+public func waitUntil(_ what: String, file: StaticString = #filePath, line: UInt = #line,
+                      _ condition: () -> Bool) async throws {
+    let deadline = ContinuousClock.now + .seconds(10)
+    while !condition() {
+        guard ContinuousClock.now < deadline else { return XCTFail("timed out waiting until \(what)", file: file, line: line) }
+        try await Timers.sleep(for: .milliseconds(1))
+    }
+}
