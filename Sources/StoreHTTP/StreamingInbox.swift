@@ -3,10 +3,13 @@ import Synchronization
 
 /// Response bytes of a streamed transfer, between curl's write callback (producer, curl thread)
 /// and the caller (consumer task). The callback copies into segments of up to `segment` bytes
-/// (the one copy between curl and the caller); the consumer takes a whole segment at a time, or
-/// what has arrived when it is ahead. Above `highWater` queued bytes the callback pauses curl;
-/// the consumer unpauses it once it has drained half. Memory per stream stays near `highWater`
-/// plus curl's own buffer, however slow the consumer.
+/// (the one copy between curl and the caller); the consumer takes whole segments, except the
+/// response's first bytes (at once: a stream's first byte waits for nothing), the last ones and
+/// what is there while curl is paused. Handing over every piece as it came made a consumer that
+/// is ahead wake per TLS record (16 KiB): over HTTPS a Load spent +0.82 CPU s/GiB. Above
+/// `highWater` queued bytes the callback pauses curl; the consumer unpauses it once it has
+/// drained half. Memory per stream stays near `highWater` plus curl's own buffer, however slow
+/// the consumer.
 final class StreamingInbox: Sendable {
     private struct State: ParkingState {
         var ready: [[UInt8]] = []
@@ -14,12 +17,19 @@ final class StreamingInbox: Sendable {
         var current: [UInt8] = []
         var buffered = 0
         var paused = false
+        var handedOut = false   // the consumer has had bytes
         var done: Result<Void, any Error>?
         var status: Int?
         var headers: [(String, String)] = []
         var headWaiter: ParkedWaiter<Void>?
         var dataWaiter: ParkedWaiter<Void>?
         var tickets = WaiterTickets()
+
+        /// A whole segment, or a part one that may go now: the response's first bytes, its last
+        /// (the transfer is done), or all there is while curl is paused.
+        var hasSomethingToTake: Bool {
+            head < ready.count || (!current.isEmpty && (!handedOut || done != nil || paused))
+        }
     }
     private let state = Locked(State())
     let segment: Int
@@ -65,7 +75,7 @@ final class StreamingInbox: Sendable {
             }
             s.buffered += data.count
             if s.buffered >= highWater { s.paused = true }
-            return (s.paused, s.dataWaiter.take())
+            return (s.paused, s.hasSomethingToTake ? s.dataWaiter.take() : nil)
         }
         waiter?.resume()
         return pause
@@ -88,6 +98,9 @@ final class StreamingInbox: Sendable {
 
     // MARK: consumer
 
+    /// The consumer is parked, waiting for bytes (for tests).
+    var consumerParked: Bool { state.withLock { $0.dataWaiter != nil } }
+
     /// Waits for the status line and headers (or the transfer's end).
     func waitForHead() async throws -> (Int, [(String, String)])? {
         try await state.park({ s, id, c in
@@ -109,11 +122,12 @@ final class StreamingInbox: Sendable {
                     s.ready[s.head] = []
                     s.head += 1
                     if s.head == s.ready.count { s.ready.removeAll(keepingCapacity: true); s.head = 0 }
-                } else if !s.current.isEmpty {
+                } else if s.hasSomethingToTake {
                     out = s.current
                     s.current = []
                 }
                 if let out {
+                    s.handedOut = true
                     s.buffered -= out.count
                     var wake = false
                     if s.paused && s.buffered < highWater / 2 {
@@ -132,7 +146,7 @@ final class StreamingInbox: Sendable {
             if let out { return out }
             if finished { return nil }
             try await state.park({ s, id, c in
-                if s.head < s.ready.count || !s.current.isEmpty || s.done != nil { return .success(()) }
+                if s.hasSomethingToTake || s.done != nil { return .success(()) }
                 s.dataWaiter = ParkedWaiter(id: id, continuation: c)
                 return nil
             }, unpark: { s, id in s.dataWaiter.unpark(id) })

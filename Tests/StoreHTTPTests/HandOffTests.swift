@@ -23,14 +23,48 @@ final class StreamingInboxTests: XCTestCase {
         for _ in 0..<3 { sizes.append(try await inbox.next()!.count) }
         XCTAssertEqual(sizes, [64 << 10, 64 << 10, 64 << 10])
         XCTAssertEqual(unpaused.load(ordering: .relaxed), 1, "draining below half must unpause curl once")
-        // A consumer ahead of the producer gets what has arrived.
+        // A consumer ahead of the producer waits for a whole segment, not a piece per callback
+        // (over TLS a piece is one 16 KiB record); the last part goes at the end.
         _ = try await inbox.next()
+        let ahead = Task { try await inbox.next() }
+        try await waitUntil("the consumer waits") { inbox.consumerParked }
         XCTAssertFalse(offer(inbox, 100, byte: 7))
-        let small = try await inbox.next()
-        XCTAssertEqual(small, [UInt8](repeating: 7, count: 100))
+        XCTAssertTrue(inbox.consumerParked, "100 bytes must not wake a consumer that has had bytes")
+        XCTAssertFalse(offer(inbox, (64 << 10) - 100, byte: 7))
+        let whole = try await ahead.value
+        XCTAssertEqual(whole?.count, 64 << 10, "a consumer ahead must get the whole segment, not the first 100 bytes")
+        XCTAssertFalse(offer(inbox, 100, byte: 8))
         inbox.complete(.success(()))
+        let last = try await inbox.next()
+        XCTAssertEqual(last, [UInt8](repeating: 8, count: 100))
         let end = try await inbox.next()
         XCTAssertNil(end)
+    }
+
+    func testTheFirstBytesGoAtOnce() async throws {
+        let inbox = StreamingInbox(segment: 1 << 20, unpause: {})
+        inbox.headReceived(status: 200, headers: [])
+        let first = Task { try await inbox.next() }
+        try await waitUntil("the consumer waits") { inbox.consumerParked }
+        XCTAssertFalse(offer(inbox, 10, byte: 3))
+        let got = try await first.value
+        XCTAssertEqual(got, [UInt8](repeating: 3, count: 10), "a stream's first bytes must not wait for a whole segment")
+    }
+
+    func testWhatIsQueuedGoesWhileCurlIsPaused() async throws {
+        // A high-water mark below a segment: paused, the part segment must still go, or neither
+        // side would move again.
+        let unpaused = Atomic<Int>(0)
+        let inbox = StreamingInbox(segment: 64 << 10, highWater: 16 << 10, unpause: { unpaused.add(1, ordering: .relaxed) })
+        XCTAssertFalse(offer(inbox, 1))
+        _ = try await inbox.next()
+        XCTAssertTrue(offer(inbox, 20 << 10))
+        let taking = Task { try await inbox.next() }
+        try await waitUntil("the part segment goes while curl is paused") { unpaused.load(ordering: .relaxed) == 1 }
+        taking.cancel()   // without the rule it would wait for ever
+        let queued = try await taking.value
+        XCTAssertEqual(queued?.count, 20 << 10)
+        XCTAssertEqual(unpaused.load(ordering: .relaxed), 1)
     }
 
     func testFailureReachesAWaitingConsumer() async throws {
