@@ -42,12 +42,16 @@ build-release: deps
 #       pointer, so ArtifactCore's Quantities.formatSize came out in one of two instruction orders
 #       (about half the clean builds each); LLVM still unrolls loops
 #   -ffile-prefix-map / -file-prefix-map  source paths in C __FILE__ (Yams' asserts) and Swift
-#       debug info relative to the checkout (the binary still depends on the checkout's path in a
-#       few bytes: README "The image")
+#       debug info relative to the source tree
+#   IMAGE_SRC  the source tree it is built in: a copy of the checkout at one fixed path
+#       (scripts/image/fixed-source.sh), since Swift also embeds the lengths of source paths in
+#       some trap calls, so the checkout's own path would show in the binary
+IMAGE_SRC ?= /tmp/argo-artifact-plugin-src
 STATIC_SCRATCH := .build-release-static
-STATIC_BIN := $(STATIC_SCRATCH)/release/argo-artifact-plugin
+STATIC_BIN := $(IMAGE_SRC)/$(STATIC_SCRATCH)/release/argo-artifact-plugin
 build-release-static: deps
-	swift build -c release --product argo-artifact-plugin --static-swift-stdlib --scratch-path $(STATIC_SCRATCH) -Xswiftc -Xllvm -Xswiftc -sil-disable-pass=loop-unroll -Xcc -ffile-prefix-map=$(CURDIR)=. -Xswiftc -file-prefix-map -Xswiftc $(CURDIR)=.
+	scripts/image/fixed-source.sh $(IMAGE_SRC)
+	cd $(IMAGE_SRC) && swift build -c release --product argo-artifact-plugin --static-swift-stdlib --scratch-path $(STATIC_SCRATCH) -Xswiftc -Xllvm -Xswiftc -sil-disable-pass=loop-unroll -Xcc -ffile-prefix-map=$(IMAGE_SRC)=. -Xswiftc -file-prefix-map -Xswiftc $(IMAGE_SRC)=.
 
 ## make image: the OCI image, with no daemon and no registry (scripts/image/build.sh). The last
 ## line printed is the archive's path: `skopeo copy oci-archive:PATH docker://REGISTRY/NAME:TAG`
@@ -130,4 +134,4 @@ bench-rpc: deps-test build-release
 	$(PY) scripts/bench rpc
 
 clean:
-	rm -rf .build .build-fuzz .build-tsan $(STATIC_SCRATCH) build run Tests/integration/gen $(VENV)
+	rm -rf .build .build-fuzz .build-tsan $(STATIC_SCRATCH) $(IMAGE_SRC) build run Tests/integration/gen $(VENV)

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Copies the checkout's files (tracked and new, as they are in the working tree) to DEST, leaving
+# DEST/.build-release-static in place. The image's binary is built there, at one fixed path
+# whatever the checkout's: Swift 6.3.1 puts the length of a source file's absolute path into some
+# trap calls, which -file-prefix-map does not rewrite (and SwiftPM resolves symlinks), so two
+# checkouts of one commit at different paths gave binaries 6 bytes apart.
+set -euo pipefail
+dest=${1:?usage: fixed-source.sh DEST}
+cd "$(dirname "$0")/../.."
+mkdir -p "$dest"
+find "$dest" -mindepth 1 -maxdepth 1 ! -name .build-release-static -exec rm -rf {} +
+# Files deleted in the working tree but still tracked are skipped (--ignore-failed-read).
+git ls-files -z --cached --others --exclude-standard \
+    | tar --null --files-from=- --ignore-failed-read -cf - 2>/dev/null \
+    | tar -C "$dest" -xf -
