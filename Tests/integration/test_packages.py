@@ -117,7 +117,11 @@ def test_package_swift_providers_are_in_the_build_list():
 
 
 def makefile_static_build():
-    recipe = re.search(r"^build-release-static:.*\n\t(swift build .*)$", (REPO / "Makefile").read_text(), re.M)
+    """The static build's `swift build` line, run in the fixed source tree IMAGE_SRC (the
+    Dockerfile's is /src)."""
+    recipe = re.search(r"^build-release-static:.*\n(?:\t.*\n)*?\tcd \$\(IMAGE_SRC\) && (swift build .*)$",
+                       (REPO / "Makefile").read_text(), re.M)
+    assert recipe, "Makefile: build-release-static has no `cd $(IMAGE_SRC) && swift build` line"
     return recipe.group(1)
 
 
@@ -126,7 +130,7 @@ def test_dockerfile_builds_and_describes_the_image_make_image_builds():
     build = [arg for op, arg in stages[0][2] if op == "RUN" and arg.startswith("swift build")]
     assert len(build) == 1
     scratch = re.search(r"^STATIC_SCRATCH := (\S+)$", (REPO / "Makefile").read_text(), re.M).group(1)
-    make = makefile_static_build().replace("$(STATIC_SCRATCH)", scratch).replace("$(CURDIR)", "/src")
+    make = makefile_static_build().replace("$(STATIC_SCRATCH)", scratch).replace("$(IMAGE_SRC)", "/src")
     assert build[0] == make, f"Dockerfile: {build[0]}\nMakefile:   {make}"
     # The rootfs stage cuts the root with the script make image uses; the last stage is that root alone.
     assert any(op == "RUN" and "scripts/image/rootfs.sh" in arg for op, arg in stages[1][2])
