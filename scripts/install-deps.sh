@@ -16,6 +16,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 level=${1:-build}
 
+# The lists name, at the time of writing (test_packages.py fails when this line and the lists
+# differ, so it can be searched for a package and trusted):
+#   build.txt, rootfs.txt, image.txt: pkg-config libnghttp2-dev libcurl4-openssl-dev libssl-dev libisal-dev libargon2-dev mmdebstrap binutils umoci skopeo runc
 # A list from scripts/packages/, without comments and blank lines.
 read_list() { sed -e 's/#.*//' -e 's/[[:space:]]*$//' -e '/^$/d' "scripts/packages/$1.txt"; }
 

@@ -171,3 +171,11 @@ def test_install_deps_reads_the_lists(level):
     expected = [p for name in lists for p in read_list(name)]
     got = install_deps_packages(level)
     assert [p for p in got if p not in HOST_ONLY] == expected
+
+
+def test_install_deps_names_the_listed_packages_as_the_lists_do():
+    """install-deps.sh spells out what its lists hold (one line, for a reader or a search for a
+    package name); it must be exactly the lists, in order."""
+    line = re.search(r"^#   build\.txt, rootfs\.txt, image\.txt: (.*)$", (REPO / "scripts" / "install-deps.sh").read_text(), re.M)
+    assert line, "scripts/install-deps.sh lost its line naming the listed packages"
+    assert line.group(1).split() == read_list("build") + read_list("rootfs") + read_list("image")
